@@ -1,0 +1,4 @@
+"""Domain recipes: tokenizers, data and domain metrics built on the ``seqdiff`` core.
+
+Recipes import the core; the core never imports recipes.
+"""

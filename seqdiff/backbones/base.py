@@ -1,0 +1,93 @@
+"""The one contract every backbone obeys.
+
+``forward(x_t, t, attention_mask, output_mask=None) -> logits``
+
+- ``x_t``: LongTensor ``[B, L]`` of (partly masked) token ids.
+- ``t``: FloatTensor ``[B]`` noise level, or ``None``. Processes pass the masking rate
+  :math:`1-\\alpha(t)\\in[0,1]` (schedule-independent), and ``None`` when the process
+  is not time-conditioned (the MDLM default) or autoregressive.
+- ``attention_mask``: BoolTensor ``[B, L]``, True at real tokens; padding is neither
+  attended to nor predicted. ``None`` means all positions are real.
+- ``output_mask``: optional BoolTensor ``[B, L]``. When given, only the logits of the
+  selected positions are returned, packed as ``[N, V]`` in row-major order. The MDLM
+  loss only needs masked positions, and for large vocabularies the output projection
+  dominates the cost, so backbones that can skip it for other positions should.
+
+Logits are returned in the backbone's compute dtype; processes cast to float32.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+
+from torch import Tensor, nn
+
+
+class Backbone(nn.Module, ABC):
+    """Base class: subclasses implement :meth:`features` and :meth:`head`, or override forward."""
+
+    vocab_size: int
+    #: True for left-to-right (autoregressive) networks; processes check it.
+    causal: bool = False
+    #: True when the network actually uses its ``t`` argument.
+    time_conditioned: bool = False
+
+    @abstractmethod
+    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
+        """Hidden states ``[B, L, D]``."""
+
+    @abstractmethod
+    def head(self, h: Tensor) -> Tensor:
+        """Logits ``[..., V]`` from hidden states ``[..., D]``."""
+
+    def forward(
+        self,
+        x_t: Tensor,
+        t: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        output_mask: Tensor | None = None,
+    ) -> Tensor:
+        h = self.features(x_t, t, attention_mask)
+        if output_mask is not None:
+            h = h[output_mask]
+        return self.head(h)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def select_outputs(logits: Tensor, output_mask: Tensor | None) -> Tensor:
+    """For backbones that can only produce full logits: apply ``output_mask`` afterwards."""
+    return logits if output_mask is None else logits[output_mask]
+
+
+def check_inputs(x_t: Tensor, attention_mask: Tensor | None) -> None:
+    if x_t.dim() != 2:
+        raise ValueError(f"backbone: x_t must be [batch, length], got shape {tuple(x_t.shape)}")
+    if attention_mask is not None and attention_mask.shape != x_t.shape:
+        raise ValueError(
+            f"backbone: attention_mask shape {tuple(attention_mask.shape)} != x_t shape {tuple(x_t.shape)}"
+        )
+
+
+class IncrementalDecoder(Protocol):
+    """Optional extension for causal backbones: left-to-right decoding with a cache.
+
+    ``init_cache(batch_size, max_length)`` returns an opaque cache (a KV cache for a
+    transformer, the conv + SSM state for Mamba) positioned at 0.
+    ``decode_step(tokens [B], cache) -> logits [B, V]`` feeds one token per row at the
+    cache's current position, advances the cache, and returns the logits for the *next*
+    position. Feeding ``tokens[:, :n]`` one by one must give the same logits as
+    ``forward`` on the whole prefix (within float tolerance); a test checks it.
+    """
+
+    def init_cache(self, batch_size: int, max_length: int) -> Any: ...
+
+    def decode_step(self, tokens: Tensor, cache: Any) -> Tensor: ...
+
+
+def supports_incremental_decoding(model: nn.Module) -> bool:
+    return bool(getattr(model, "causal", False)) and callable(getattr(model, "init_cache", None)) and callable(
+        getattr(model, "decode_step", None)
+    )

@@ -1,0 +1,218 @@
+"""The ``train``, ``sample`` and ``eval`` commands on a composed configuration."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from seqdiff.cli.condition import condition_from_config
+from seqdiff.errors import CheckpointError, ConfigError, SeqdiffError
+from seqdiff.eval.likelihood import LikelihoodResult, evaluate_likelihood
+from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
+from seqdiff.experiment import MODEL_SECTIONS, Experiment, build_experiment, load
+from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
+from seqdiff.utils.instantiate import instantiate
+from seqdiff.utils.io import atomic_write_json
+
+RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer")
+
+
+def dispatch(cfg: DictConfig) -> int:
+    command = cfg.command
+    try:
+        if command == "train":
+            train(cfg)
+        elif command == "sample":
+            sample(cfg)
+        elif command == "eval":
+            evaluate(cfg)
+        else:
+            raise ConfigError(f"unknown command {command!r}")
+    except SeqdiffError as e:
+        if cfg.get("debug"):
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    return 0
+
+
+def _plain(cfg: DictConfig, keys: tuple[str, ...] | None = None) -> dict:
+    d = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(d, dict)
+    return {k: d[k] for k in keys if k in d} if keys else d
+
+
+def _set_threads(trainer_cfg: dict) -> None:
+    n = trainer_cfg.get("num_threads")
+    if n:
+        torch.set_num_threads(int(n))
+
+
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
+# --------------------------------------------------------------------------- train
+def train(cfg: DictConfig) -> None:
+    run_config = _plain(cfg, RUN_SECTIONS)
+    run_config["overrides"] = [o for o in _overrides() if not o.startswith(("command=", "hydra."))]
+    _set_threads(run_config["trainer"])
+    run_dir = Path(cfg.run_dir)
+    exp = build_experiment(run_config)
+    tcfg = TrainerConfig.from_dict(run_config["trainer"])
+    print(f"run directory: {run_dir}")
+    print(
+        f"model: {type(exp.model).__name__} {exp.model.num_parameters():,} parameters | "
+        f"process: {exp.process.kind} | domain: {getattr(exp.domain, 'name', type(exp.domain).__name__)} "
+        f"(vocab {exp.vocab.size}) | device: {resolve_device(tcfg.device)}"
+    )
+    trainer = Trainer(exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config, seed=int(cfg.seed))
+    result = trainer.fit()
+    msg = f"trained {result.step} steps in {result.seconds:.1f} s"
+    if result.stopped_early:
+        msg += f" (stopped early: {result.stopped_early})"
+    print(msg)
+    if trainer.ema is not None:
+        trainer.ema.copy_to(exp.model)
+    exp.model.eval()
+    report = _evaluate_and_report(exp, cfg, run_dir)
+    report["train"] = {"steps": result.step, "seconds": result.seconds, "stopped_early": result.stopped_early}
+    atomic_write_json(run_dir / "eval.json", report)
+
+
+# --------------------------------------------------------------------------- sample / eval
+def _experiment_from_checkpoint(cfg: DictConfig) -> Experiment:
+    if not cfg.checkpoint:
+        raise ConfigError(f"{cfg.command}: give checkpoint=RUN_DIR (a run directory or a checkpoint directory)")
+    device = resolve_device(cfg.trainer.device)
+    exp = load(cfg.checkpoint, ema=bool(cfg.ema), device=device)
+    user = [o.lstrip("+~") for o in _overrides()]
+    for section in ("domain", "backbone"):
+        touched = [o for o in user if o.split("=")[0].split(".")[0] == section]
+        if touched:
+            raise ConfigError(f"{cfg.command}: cannot override {touched[0]!r}: the checkpoint fixes the {section}")
+    composed = _plain(cfg)
+    new_cfg = dict(exp.config)
+    new_cfg["sampler"] = composed["sampler"]
+    if any(o.split("=")[0].split(".")[0] == "data" for o in user):
+        new_cfg["data"] = composed["data"]
+        exp.__dict__.pop("data", None)
+    # Evaluation-side process settings (num_steps, estimator, t_min, schedule) may change.
+    proc_keys = [o.split("=")[0][len("process") + 1 :] for o in user if o.startswith(("process.", "process/"))]
+    if proc_keys:
+        if any(k.split(".")[0].split("/")[0] == "time_conditioning" for k in proc_keys):
+            raise ConfigError(f"{cfg.command}: time_conditioning is fixed by the checkpoint")
+        proc = OmegaConf.create(exp.config["process"])
+        for key in proc_keys:
+            key = key.split("/")[0] if "/" in key else key
+            OmegaConf.update(proc, key, OmegaConf.select(cfg.process, key), merge=False)
+        new_cfg["process"] = OmegaConf.to_container(proc, resolve=True)
+        exp.process = instantiate(new_cfg["process"], section="process", trusted=exp.trusted, vocab=exp.vocab)
+    exp.config = new_cfg
+    _set_threads(composed["trainer"])
+    return exp
+
+
+def sample(cfg: DictConfig) -> None:
+    exp = _experiment_from_checkpoint(cfg)
+    condition = condition_from_config(exp.domain, cfg.condition, cfg.length or exp.default_length())
+    length = condition.length if condition is not None else (cfg.length or exp.default_length())
+    t0 = time.perf_counter()
+    out = exp.generate(int(cfg.num_samples), length, condition, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
+    dt = time.perf_counter() - t0
+    texts = [exp.domain.decode(row) for row in out.tokens]
+    for i, s in enumerate(texts):
+        print(f">sample_{i}\n{s}")
+    print(
+        f"# {len(texts)} samples of length {length} in {dt:.2f} s | backbone evaluations per sample "
+        f"{out.nfe.double().mean():.1f} | checkpoint {exp.checkpoint.path} ({exp.weights} weights)",
+        file=sys.stderr,
+    )
+    if cfg.out:
+        from seqdiff.utils.io import atomic_write_text
+
+        atomic_write_text(cfg.out, "".join(f">sample_{i}\n{s}\n" for i, s in enumerate(texts)))
+
+
+def evaluate(cfg: DictConfig) -> None:
+    exp = _experiment_from_checkpoint(cfg)
+    run_dir = exp.checkpoint.path.parent.parent if exp.checkpoint.path.parent.name == "checkpoints" else exp.checkpoint.path
+    report = _evaluate_and_report(exp, cfg, run_dir)
+    try:
+        atomic_write_json(run_dir / "eval.json", report)
+    except OSError as e:
+        print(f"warning: could not write {run_dir / 'eval.json'}: {e}", file=sys.stderr)
+
+
+def _evaluate_and_report(exp: Experiment, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    ev = cfg.eval
+    device = next(exp.model.parameters()).device
+    data = exp.data
+    t0 = time.perf_counter()
+    res, _, _ = evaluate_likelihood(
+        exp.model,
+        exp.process,
+        data.eval_batches(ev.split, int(ev.batch_size), int(ev.max_sequences) if ev.max_sequences else None),
+        draws=int(ev.draws),
+        seed=int(ev.seed),
+        estimator=ev.estimator,
+        device=device,
+    )
+    eval_s = time.perf_counter() - t0
+    report: dict[str, Any] = {
+        "checkpoint": str(exp.checkpoint.path) if exp.checkpoint else None,
+        "split": ev.split,
+        "likelihood": res.to_dict(),
+        "eval_seconds": eval_s,
+    }
+    ref = data.reference() if hasattr(data, "reference") else {}
+    report["reference"] = ref
+    unit = getattr(data, "unit", "token")
+    report["unit"] = unit
+    print(f"held-out ({ev.split}) {res.summary(unit)}")
+    if "entropy_rate_bits" in ref:
+        h, hw = ref["entropy_rate_bits"], ref.get("window_entropy_bits")
+        print(f"true entropy rate of the source:  {h:.4f} bits/token")
+        if hw is not None:
+            print(f"exact entropy of a {data.seq_len}-token window: {hw:.4f} bits/token (first tokens have no context)")
+            report["nelbo_over_window_entropy"] = res.bits_per_token / hw
+        report["nelbo_over_entropy_rate"] = res.bits_per_token / h
+        print(f"ratio NELBO / entropy rate: {res.bits_per_token / h:.4f}")
+    n = int(ev.num_samples)
+    if n > 0:
+        t0 = time.perf_counter()
+        out = exp.generate(n, data.seq_len, None, seed=int(ev.seed), batch_size=int(cfg.sample_batch_size))
+        sample_s = time.perf_counter() - t0
+        stats: dict[str, Any] = {
+            "num_samples": n,
+            "seconds": sample_s,
+            "nfe_per_sample": float(out.nfe.double().mean()),
+            "unigram_entropy_bits": unigram_entropy_bits(out.tokens),
+            "mean_sequence_entropy_bits": float(per_sequence_entropy_bits(out.tokens).mean()),
+        }
+        real = next(iter(data.eval_batches(ev.split, n, n)))[0]
+        stats["data_unigram_entropy_bits"] = unigram_entropy_bits(real)
+        if hasattr(data, "score_samples"):
+            stats.update(data.score_samples(out.tokens))
+        report["samples"] = stats
+        line = f"samples ({n}): unigram entropy {stats['unigram_entropy_bits']:.3f} bits (data {stats['data_unigram_entropy_bits']:.3f})"
+        if "sample_true_nll_bits" in stats and math.isfinite(stats["sample_true_nll_bits"]):
+            line += f", NLL under the true source {stats['sample_true_nll_bits']:.4f} bits/token"
+        print(line)
+        for row in out.tokens[:4]:
+            print("  " + exp.domain.decode(row))
+    print(f"results: {run_dir / 'eval.json'}")
+    return report

@@ -1,0 +1,14 @@
+"""Diffusion (and autoregressive) processes: corruption, parameterisation, loss."""
+
+from seqdiff.processes.autoregressive import AutoregressiveProcess
+from seqdiff.processes.masked import LossOutput, MaskedDiffusion
+from seqdiff.processes.time_sampling import order_statistic_mask, stratified_uniform, uniform
+
+__all__ = [
+    "AutoregressiveProcess",
+    "LossOutput",
+    "MaskedDiffusion",
+    "order_statistic_mask",
+    "stratified_uniform",
+    "uniform",
+]

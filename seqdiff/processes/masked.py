@@ -1,0 +1,257 @@
+r"""Absorbing-state (masked) diffusion in the MDLM formulation.
+
+Forward process: each real token is independently replaced by [MASK] with probability
+:math:`1-\alpha(t)`. Reverse model: the SUBS parameterisation of the backbone's logits
+(zero probability for [MASK] and every ``never_generate`` id; unmasked tokens are
+carried over unchanged). Training objective, continuous time (MDLM eq. 10):
+
+.. math::
+    \mathcal{L}_\infty = \int_0^1 \frac{-\alpha'(t)}{1-\alpha(t)}\,
+    \mathbb{E}_{q(x_t|x_0)} \sum_{i:\,x_t^i=\mathrm{m}} -\log p_\theta(x_0^i \mid x_t)\,dt,
+
+and discrete time with ``T`` steps :math:`t_j=j/T` (the D3PM-absorbing bound with SUBS):
+
+.. math::
+    \mathcal{L}_T = \sum_{j=1}^{T} \mathbb{E}_{q(x_{t_j}|x_0)}
+    \frac{\alpha_{t_{j-1}}-\alpha_{t_j}}{1-\alpha_{t_j}}
+    \sum_{i:\,x_{t_j}^i=\mathrm{m}} -\log p_\theta(x_0^i \mid x_{t_j}).
+
+Two unbiased Monte-Carlo estimators of :math:`\mathcal{L}_\infty` are offered:
+
+``"time"``
+    MDLM's: stratified :math:`t\in[t_{min},1]`, weight :math:`w(t)` (``t_min=1e-3``
+    truncates the integral as MDLM does; ``t_min=0`` is unbiased but its variance is
+    unbounded near :math:`t=0`).
+``"count"``
+    Rao-Blackwellised over :math:`t`: draw the number of masked tokens :math:`k`
+    (stratified, uniform on :math:`1..n`), mask a uniform subset of that size, weight
+    :math:`n/k`. Substituting :math:`a=\alpha(t)` shows
+    :math:`\int_0^1 \tbinom{n}{k}(1-a)^{k-1}a^{n-k}da = 1/k`, so this is exactly
+    :math:`\mathcal{L}_\infty` for :math:`\alpha(0)=1,\alpha(1)=0`, with finite variance
+    and no truncation. A time-conditioned denoiser gets the masking rate drawn from its
+    posterior given :math:`k`, :math:`\mathrm{Beta}(k, n-k+1)`, so it stays exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seqdiff.backbones.base import Backbone
+from seqdiff.processes.time_sampling import order_statistic_mask, stratified_uniform, uniform
+from seqdiff.schedules import LogLinearSchedule, Schedule
+from seqdiff.vocab import VocabSpec
+
+ESTIMATORS = ("time", "count")
+
+
+@dataclass
+class LossOutput:
+    """``loss``: differentiable token-mean NELBO (nats); ``nelbo``: per-sequence NELBO
+    estimate in nats (detached); ``num_tokens``: real tokens per sequence."""
+
+    loss: Tensor
+    nelbo: Tensor
+    num_tokens: Tensor
+
+
+class MaskedDiffusion:
+    """MDLM absorbing-state process with the SUBS parameterisation.
+
+    Args:
+        vocab: the vocabulary (mask id, ids never to generate).
+        schedule: masking schedule; log-linear with eps=1e-3 by default.
+        num_steps: ``0`` for the continuous-time NELBO, ``T > 0`` for the T-step bound.
+        time_conditioning: pass the masking rate to the backbone (off in MDLM).
+        estimator: ``"time"`` (MDLM) or ``"count"`` (Rao-Blackwellised), see module doc.
+        t_min: lower end of training/eval times for the ``"time"`` estimator.
+    """
+
+    kind = "masked"
+
+    def __init__(
+        self,
+        vocab: VocabSpec,
+        schedule: Schedule | None = None,
+        *,
+        num_steps: int = 0,
+        time_conditioning: bool = False,
+        estimator: str = "time",
+        t_min: float = 1e-3,
+    ) -> None:
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"MaskedDiffusion: estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        if num_steps < 0:
+            raise ValueError(f"MaskedDiffusion: num_steps must be >= 0, got {num_steps}")
+        if num_steps > 0 and estimator == "count":
+            raise ValueError("MaskedDiffusion: the 'count' estimator is for continuous time (num_steps=0)")
+        if not 0.0 <= t_min < 1.0:
+            raise ValueError(f"MaskedDiffusion: t_min must be in [0, 1), got {t_min}")
+        self.vocab = vocab
+        self.schedule = schedule if schedule is not None else LogLinearSchedule()
+        self.num_steps = int(num_steps)
+        self.time_conditioning = bool(time_conditioning)
+        self.estimator = estimator
+        self.t_min = float(t_min)
+
+    # ---------------------------------------------------------------- forward process
+    def corrupt(self, x0: Tensor, t: Tensor, valid: Tensor | None = None, *, generator=None) -> Tensor:
+        """Sample :math:`x_t\\sim q(x_t|x_0)`: mask each real token w.p. :math:`1-\\alpha(t)`."""
+        valid = _valid_or_all(x0, valid)
+        rate = (1.0 - self.schedule.alpha(t.double())).to(torch.float32)
+        u = uniform(x0.shape, generator=generator, device=x0.device)
+        masked = (u < rate.to(x0.device).unsqueeze(1)) & valid
+        return x0.masked_fill(masked, self.vocab.mask_id)
+
+    def model_time(self, rate: Tensor) -> Tensor | None:
+        """What the backbone receives as ``t``: the masking rate, or None if not conditioned."""
+        return rate.to(torch.float32) if self.time_conditioning else None
+
+    # ---------------------------------------------------------------- parameterisation
+    def subs_log_probs(self, logits: Tensor, x_t: Tensor | None = None) -> Tensor:
+        """SUBS: log-softmax with zero mass on forbidden ids; with ``x_t``, unmasked
+        positions carry their token over (a point mass)."""
+        logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
+        logp = torch.log_softmax(logits, dim=-1)
+        if x_t is not None:
+            keep = x_t != self.vocab.mask_id
+            point = torch.full_like(logp, float("-inf")).scatter_(-1, x_t.unsqueeze(-1), 0.0)
+            logp = torch.where(keep.unsqueeze(-1), point, logp)
+        return logp
+
+    def denoise(
+        self,
+        model: Backbone,
+        x_t: Tensor,
+        rate: Tensor | None = None,
+        valid: Tensor | None = None,
+        positions: Tensor | None = None,
+    ) -> Tensor:
+        """:math:`\\log p_\\theta(x_0|x_t)` under SUBS, float32.
+
+        Returns ``[B, L, V]``, or ``[N, V]`` for the ``positions`` selected by a bool
+        ``[B, L]`` mask (only those rows of the output projection are computed).
+        """
+        t_in = self.model_time(rate) if rate is not None else None
+        if self.time_conditioning and t_in is None:
+            raise ValueError("MaskedDiffusion: a time-conditioned model needs the masking rate")
+        logits = model(x_t, t_in, valid, output_mask=positions)
+        return self.subs_log_probs(logits, x_t if positions is None else x_t[positions])
+
+    def denoiser(self, model: Backbone):
+        """The sampler-facing callable ``(x_t, rate, valid, positions) -> log_probs [N, V]``."""
+
+        def fn(x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
+            return self.denoise(model, x_t, rate, valid, positions)
+
+        return fn
+
+    # ---------------------------------------------------------------- the objective
+    def masked_cross_entropy(
+        self, model: Backbone, x0: Tensor, x_t: Tensor, valid: Tensor, rate: Tensor | None
+    ) -> Tensor:
+        """Per-sequence :math:`\\sum_{i\\ \\mathrm{masked}} -\\log p_\\theta(x_0^i|x_t)` (nats)."""
+        masked = (x_t == self.vocab.mask_id) & valid
+        logits = model(x_t, self.model_time(rate) if rate is not None else None, valid, output_mask=masked)
+        logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
+        ce = F.cross_entropy(logits, x0[masked], reduction="none")
+        rows = masked.nonzero(as_tuple=True)[0]
+        return torch.zeros(x0.shape[0], dtype=ce.dtype, device=x0.device).index_add(0, rows, ce)
+
+    def loss_at(self, model: Backbone, x0: Tensor, x_t: Tensor, t: Tensor, valid: Tensor | None = None) -> Tensor:
+        """The continuous-time integrand at time ``t`` for a given ``x_t``:
+        :math:`w(t)\\sum_{masked} -\\log p_\\theta` per sequence."""
+        valid = _valid_or_all(x0, valid)
+        t = t.to(x0.device, torch.float64)
+        rate = 1.0 - self.schedule.alpha(t)
+        ce = self.masked_cross_entropy(model, x0, x_t, valid, rate)
+        return self.schedule.weight(t).to(ce.dtype) * ce
+
+    def draw(
+        self,
+        x0: Tensor,
+        valid: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        estimator: str | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One stratified draw of ``(x_t, masking rate, NELBO weight)`` per sequence.
+
+        ``offset``/``total`` place this batch inside a larger stratified global batch.
+        """
+        valid = _valid_or_all(x0, valid)
+        estimator = estimator or self.estimator
+        B = x0.shape[0]
+        u = stratified_uniform(B, generator=generator, offset=offset, total=total)
+        if estimator == "count":
+            n = valid.sum(1).to(torch.float64).cpu()
+            k = torch.clamp(torch.ceil(u * n), min=1.0).where(n > 0, torch.zeros_like(n))
+            masked, rate = order_statistic_mask(valid, k.long().to(x0.device), generator=generator)
+            weight = (n / k.clamp(min=1.0)).to(x0.device)
+            return x0.masked_fill(masked, self.vocab.mask_id), rate.double(), weight
+        if self.num_steps > 0:
+            T = self.num_steps
+            j = torch.ceil(u * T).clamp(1, T)
+            t, s = j / T, (j - 1) / T
+            weight = T * self.schedule.reveal_probability(t, s)
+        else:
+            t = self.t_min + (1.0 - self.t_min) * u
+            weight = self.schedule.weight(t)
+        t, weight = t.to(x0.device), weight.to(x0.device)
+        x_t = self.corrupt(x0, t, valid, generator=generator)
+        return x_t, 1.0 - self.schedule.alpha(t), weight
+
+    def loss(
+        self,
+        model: Backbone,
+        x0: Tensor,
+        valid: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        estimator: str | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ) -> LossOutput:
+        """Monte-Carlo NELBO of a batch (one draw per sequence, stratified over the batch)."""
+        if model.causal:
+            raise ValueError("MaskedDiffusion: the backbone is causal; use the autoregressive process")
+        valid = _valid_or_all(x0, valid)
+        self._check_targets(x0, valid)
+        x_t, rate, weight = self.draw(x0, valid, generator=generator, estimator=estimator, offset=offset, total=total)
+        ce = self.masked_cross_entropy(model, x0, x_t, valid, rate)
+        nelbo = weight.to(ce.dtype) * ce
+        num_tokens = valid.sum(1)
+        loss = nelbo.sum() / num_tokens.sum().clamp(min=1)
+        return LossOutput(loss=loss, nelbo=nelbo.detach().double(), num_tokens=num_tokens)
+
+    def nelbo(self, model: Backbone, x0: Tensor, valid: Tensor | None = None, **kw) -> LossOutput:
+        """Alias of :meth:`loss` for evaluation code shared with the AR process."""
+        return self.loss(model, x0, valid, **kw)
+
+    def _check_targets(self, x0: Tensor, valid: Tensor) -> None:
+        bad = self.vocab.forbidden_mask(x0.device)[x0] & valid
+        if bad.any():
+            b, i = (int(v) for v in bad.nonzero()[0])
+            raise ValueError(
+                f"MaskedDiffusion: data token id {int(x0[b, i])} at batch row {b}, position {i} is one the "
+                "model may never generate (mask/pad/never_generate); mark such positions invalid instead"
+            )
+
+    def describe(self) -> dict:
+        return {
+            "kind": self.kind,
+            "schedule": repr(self.schedule),
+            "num_steps": self.num_steps,
+            "time_conditioning": self.time_conditioning,
+            "estimator": self.estimator,
+            "t_min": self.t_min,
+        }
+
+
+def _valid_or_all(x: Tensor, valid: Tensor | None) -> Tensor:
+    return torch.ones_like(x, dtype=torch.bool) if valid is None else valid.bool()

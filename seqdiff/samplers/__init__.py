@@ -1,0 +1,16 @@
+"""Samplers: ``start``/``step`` loops over a denoiser, all with fixed-token conditioning."""
+
+from seqdiff.samplers.ancestral import AncestralSampler
+from seqdiff.samplers.autoregressive import AutoregressiveSampler
+from seqdiff.samplers.base import Condition, Denoiser, Sampler, SampleOutput, SamplerState, sample_categorical
+
+__all__ = [
+    "AncestralSampler",
+    "AutoregressiveSampler",
+    "Condition",
+    "Denoiser",
+    "SampleOutput",
+    "Sampler",
+    "SamplerState",
+    "sample_categorical",
+]
