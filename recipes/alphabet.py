@@ -13,6 +13,7 @@ from typing import Iterable, Mapping, Sequence
 
 import torch
 
+from seqdiff.errors import ConfigError, DataError
 from seqdiff.vocab import VocabSpec
 
 MASK, PAD = "[MASK]", "[PAD]"
@@ -44,12 +45,12 @@ class AlphabetDomain:
     ) -> None:
         symbols = list(alphabet)
         if not symbols or any(len(s) != 1 for s in symbols):
-            raise ValueError(f"AlphabetDomain {name!r}: alphabet must be non-empty single characters, got {symbols!r}")
+            raise ConfigError(f"AlphabetDomain {name!r}: alphabet must be non-empty single characters, got {symbols!r}")
         if len(set(symbols)) != len(symbols):
             dup = sorted({s for s in symbols if symbols.count(s) > 1})
-            raise ValueError(f"AlphabetDomain {name!r}: repeated symbols {dup}")
+            raise ConfigError(f"AlphabetDomain {name!r}: repeated symbols {dup}")
         if uppercase and any(s != s.upper() for s in symbols):
-            raise ValueError(f"AlphabetDomain {name!r}: uppercase=true needs an upper-case alphabet")
+            raise ConfigError(f"AlphabetDomain {name!r}: uppercase=true needs an upper-case alphabet")
         self.name = name
         self.symbols = symbols
         self.uppercase = uppercase
@@ -59,16 +60,16 @@ class AlphabetDomain:
         self.ids = {tok: i for i, tok in enumerate(self.tokens)}
         unknown = [t for t in never_generate if t not in self.ids]
         if unknown:
-            raise ValueError(f"AlphabetDomain {name!r}: never_generate names unknown tokens {unknown}")
+            raise ConfigError(f"AlphabetDomain {name!r}: never_generate names unknown tokens {unknown}")
         comp = None
         if complement is not None:
             comp = list(range(len(self.tokens)))
             missing = [s for s in symbols if s not in complement]
             if missing:
-                raise ValueError(f"AlphabetDomain {name!r}: complement map lacks symbols {missing}")
+                raise ConfigError(f"AlphabetDomain {name!r}: complement map lacks symbols {missing}")
             for a, b in complement.items():
                 if a not in self.ids or b not in self.ids:
-                    raise ValueError(f"AlphabetDomain {name!r}: complement {a!r}->{b!r} uses unknown symbols")
+                    raise ConfigError(f"AlphabetDomain {name!r}: complement {a!r}->{b!r} uses unknown symbols")
                 comp[self.ids[a]] = self.ids[b]
         self.vocab = VocabSpec(
             size=len(self.tokens),
@@ -91,7 +92,7 @@ class AlphabetDomain:
         for i, ch in enumerate(s):
             idx = self._lut.get(ord(ch))
             if idx is None:
-                raise ValueError(
+                raise DataError(
                     f"{where}: character {text[i]!r} at position {i} is not in the {self.name} alphabet {''.join(self.symbols)!r}"
                 )
             out.append(idx)

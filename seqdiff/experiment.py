@@ -20,7 +20,7 @@ from seqdiff.errors import CheckpointError, ConfigError
 from seqdiff.samplers.base import Condition, SampleOutput, Sampler
 from seqdiff.train.checkpoint import Checkpoint, load_checkpoint
 from seqdiff.utils.instantiate import TRUSTED_PREFIXES, instantiate, locate
-from seqdiff.utils.seeding import generator
+from seqdiff.utils.seeding import derive_seed, generator
 from seqdiff.vocab import VocabSpec
 
 MODEL_SECTIONS = ("domain", "backbone", "process")
@@ -134,7 +134,10 @@ def build_experiment(config: dict, *, trusted: tuple[str, ...] | None = None) ->
     target = locate(config["backbone"].get("_target_"), section="backbone", trusted=trusted)
     if "vocab" in inspect.signature(target).parameters:  # e.g. Caduceus needs the complement map
         backbone_extra["vocab"] = vocab
-    model = instantiate(config["backbone"], section="backbone", trusted=trusted, **backbone_extra)
+    # Weight initialisation depends only on the run seed, not on what ran before.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(int(config.get("seed", 0)), 0x1217))
+        model = instantiate(config["backbone"], section="backbone", trusted=trusted, **backbone_extra)
     if not isinstance(model, Backbone):
         raise ConfigError(f"backbone: {type(model).__name__} does not implement seqdiff.backbones.Backbone")
     process = instantiate(config["process"], section="process", trusted=trusted, vocab=vocab)

@@ -1,0 +1,186 @@
+"""Trainer: exact resume, non-finite losses, metrics; checkpoints: atomic, verified."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from seqdiff.errors import CheckpointError, TrainingError
+from seqdiff.experiment import build_experiment, load
+from seqdiff.train import Trainer, TrainerConfig, load_checkpoint
+from seqdiff.train.checkpoint import latest_valid_checkpoint, list_checkpoints, save_checkpoint
+from runs import tiny_config
+
+
+def make_trainer(cfg: dict, run_dir, log=lambda s: None) -> Trainer:
+    exp = build_experiment(cfg)
+    return Trainer(exp.model, exp.process, exp.data, TrainerConfig.from_dict(cfg["trainer"]),
+                   run_dir=run_dir, vocab=exp.vocab, run_config=cfg, seed=cfg["seed"], log=log)
+
+
+def params(t: Trainer) -> dict[str, torch.Tensor]:
+    out = {f"model.{k}": v.clone() for k, v in t.model.state_dict().items()}
+    out.update({f"ema.{k}": v.clone() for k, v in t.ema.shadow.items()})
+    for name, p in t.model.named_parameters():
+        for k, v in t.optimizer.state[p].items():
+            out[f"opt.{name}.{k}"] = v.clone() if torch.is_tensor(v) else torch.tensor(v)
+    return out
+
+
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(tmp_path):
+    cfg = tiny_config()
+    straight = make_trainer(cfg, tmp_path / "a")
+    straight.fit()
+    ref = [json.loads(l) for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+
+    # Run the same config, stop it after step 6, then throw away the step-6 checkpoint: as if
+    # the process died after step 6 with step 4 the last checkpoint on disk.
+    first = make_trainer(cfg, tmp_path / "b")
+    inner = first._train_step
+
+    def step_then_maybe_die():
+        out = inner()
+        if first.step == 5:  # this call completes step 6
+            first._stop_signal = "SIGKILL"
+        return out
+
+    first._train_step = step_then_maybe_die
+    assert first.fit().stopped_early == "SIGKILL"
+    import shutil
+
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-00000006")
+    (tmp_path / "b" / "checkpoints" / "latest").write_text("step-00000004\n")
+    second = make_trainer(cfg, tmp_path / "b")
+    res = second.fit()
+    assert res.resumed_from == 4
+    a, b = params(straight), params(second)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    got = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in got] == [r["step"] for r in ref]
+    for r, g in zip(ref, got):
+        assert r["loss"] == g["loss"] and r.get("valid_bits_per_token") == g.get("valid_bits_per_token")
+
+
+def test_checkpoints_are_pruned_and_loadable(tmp_path):
+    cfg = tiny_config()
+    t = make_trainer(cfg, tmp_path)
+    t.fit()
+    names = [p.name for p in list_checkpoints(tmp_path / "checkpoints")]
+    assert names == ["step-00000008", "step-00000012"]
+    assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-00000012"
+    exp = load(tmp_path)
+    assert exp.weights == "ema" and exp.checkpoint.step == 12
+    for name, p in exp.model.named_parameters():
+        assert torch.equal(p, t.ema.shadow[name])
+    out = exp.generate(3, seed=1)
+    assert out.tokens.shape == (3, 16)
+    assert not (out.tokens == exp.vocab.mask_id).any()
+
+
+def test_corrupted_checkpoint_is_reported_and_resume_falls_back(tmp_path):
+    cfg = tiny_config()
+    make_trainer(cfg, tmp_path).fit()
+    latest = tmp_path / "checkpoints" / "step-00000012"
+    weights = latest / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="model.safetensors: SHA-256"):
+        load_checkpoint(latest)
+    (latest / "ema.safetensors").write_bytes(b"truncated")
+    with pytest.raises(CheckpointError, match=r"ema.safetensors: 9 bytes, manifest says"):
+        load_checkpoint(latest)
+    ckpt, problems = latest_valid_checkpoint(tmp_path / "checkpoints")
+    assert ckpt.step == 8 and len(problems) == 1
+    logs = []
+    t = make_trainer(cfg, tmp_path, log=logs.append)
+    assert t.maybe_resume() == 8
+    assert any("skipping unusable checkpoint" in l for l in logs)
+
+
+def test_a_killed_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny_config(steps=4, ckpt_every=0)
+    t = make_trainer(cfg, tmp_path)
+    t.fit()
+    import seqdiff.train.checkpoint as ck
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(ck, "save_file", boom)
+    t.step = 6
+    with pytest.raises(KeyboardInterrupt):
+        t.save()
+    root = tmp_path / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-00000004"]
+    assert load_checkpoint(tmp_path).step == 4
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    make_trainer(tiny_config(), tmp_path).fit()
+    cfg = tiny_config()
+    cfg["backbone"]["d_model"] = 32
+    with pytest.raises(CheckpointError, match="'backbone' config differs"):
+        make_trainer(cfg, tmp_path).maybe_resume()
+    cfg = tiny_config()
+    cfg["domain"]["alphabet"] = "ACGTU"
+    cfg["domain"]["complement"] = None
+    cfg["data"]["symbols"] = "ACGT"
+    with pytest.raises(CheckpointError, match="vocabulary differs"):
+        make_trainer(cfg, tmp_path).maybe_resume()
+
+
+def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path):
+    cfg = tiny_config(steps=10, ckpt_every=4)
+    t = make_trainer(cfg, tmp_path)
+    real_loss = t.process.loss
+
+    def loss(model, x0, valid=None, **kw):
+        out = real_loss(model, x0, valid, **kw)
+        if t.step == 6:
+            out.loss = out.loss * float("nan")
+        return out
+
+    t.process.loss = loss
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 6.*step-00000004"):
+        t.fit()
+    assert load_checkpoint(tmp_path).step == 4
+
+    cfg = tiny_config(steps=10, ckpt_every=4, on_nan="skip")
+    t = make_trainer(cfg, tmp_path / "skip")
+    real_loss2 = t.process.loss
+
+    def loss2(model, x0, valid=None, **kw):
+        out = real_loss2(model, x0, valid, **kw)
+        if t.step in (3, 7):
+            out.loss = out.loss * float("inf")
+        return out
+
+    t.process.loss = loss2
+    res = t.fit()
+    assert res.step == 10 and res.nan_skips == 2
+    assert all(torch.isfinite(p).all() for p in t.model.parameters())
+
+
+def test_trainer_config_rejects_unknown_keys():
+    from seqdiff.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown keys \['stepz'\]"):
+        TrainerConfig.from_dict({"stepz": 3})
+    with pytest.raises(ConfigError, match="on_nan"):
+        TrainerConfig(on_nan="ignore")
+
+
+def test_save_checkpoint_never_pickles(tmp_path):
+    cfg = tiny_config(steps=2)
+    t = make_trainer(cfg, tmp_path)
+    t.fit()
+    files = {p.name for p in (tmp_path / "checkpoints" / "step-00000002").iterdir()}
+    assert files == {"config.json", "manifest.json", "model.safetensors", "ema.safetensors", "optimizer.safetensors",
+                     "optimizer.json", "trainer_state.json"}
+    with pytest.raises(TypeError, match="cannot store"):
+        save_checkpoint(tmp_path / "x", 1, model=t.model, config={}, vocab=t.vocab, states={"bad": {"f": object()}})
