@@ -82,3 +82,17 @@ def test_presets_match_mdlm_shapes(name):
     ours = sum(p.numel() for p in m.parameters())
     ln = (2 * PRESETS[name]["n_layers"] + 1) * d
     assert abs(ours + ln - mdlm_params) / mdlm_params < 1e-3
+
+
+def test_kv_cache_decoding_matches_the_full_forward():
+    m = randomize(DiT(11, d_model=32, n_layers=2, n_heads=4, causal=True))
+    x = torch.randint(0, 9, (3, 12))
+    full = m(x)
+    cache = m.init_cache(3, 12)
+    with torch.no_grad():
+        steps = torch.stack([m.decode_step(x[:, i], cache) for i in range(12)], dim=1)
+    assert torch.allclose(steps, full, atol=1e-5)
+    with pytest.raises(ValueError, match="exceeds max_length"):
+        m.decode_step(x[:, 0], cache)
+    with pytest.raises(ValueError, match="causal"):
+        DiT(11).init_cache(1, 4)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqdiff.backbones.base import Backbone
+from seqdiff.backbones.base import Backbone, supports_incremental_decoding
 from seqdiff.processes.masked import LossOutput, _valid_or_all
 from seqdiff.vocab import VocabSpec
 
@@ -51,15 +51,38 @@ class AutoregressiveProcess:
 
     nelbo = loss
 
-    def denoiser(self, model: Backbone):
-        """Sampler-facing callable: :math:`\\log p(x_i|x_{<i})` at the selected positions."""
-
-        def fn(x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
-            logits = model(self.shift_right(x_t), None, valid, output_mask=positions)
-            logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
-            return torch.log_softmax(logits, dim=-1)
-
-        return fn
+    def denoiser(self, model: Backbone) -> "ARDenoiser":
+        return ARDenoiser(self, model)
 
     def describe(self) -> dict:
         return {"kind": self.kind}
+
+
+class ARDenoiser:
+    """Sampler-facing view of an AR model.
+
+    Called like every denoiser, ``(x_t, rate, valid, positions) -> log p(x_i | x_<i)`` at
+    the selected positions (the whole prefix is recomputed). When the backbone supports
+    incremental decoding (a KV cache or a recurrent state), :meth:`start` / :meth:`step`
+    decode one position at a time in O(1) backbone work per token.
+    """
+
+    def __init__(self, process: AutoregressiveProcess, model: Backbone) -> None:
+        self.process = process
+        self.model = model
+        self.incremental = supports_incremental_decoding(model)
+        self._cache = None
+
+    def _log_softmax(self, logits: Tensor) -> Tensor:
+        logits = logits.float().masked_fill(self.process.vocab.forbidden_mask(logits.device), float("-inf"))
+        return torch.log_softmax(logits, dim=-1)
+
+    def __call__(self, x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
+        return self._log_softmax(self.model(self.process.shift_right(x_t), None, valid, output_mask=positions))
+
+    def start(self, batch_size: int, max_length: int) -> None:
+        self._cache = self.model.init_cache(batch_size, max_length)
+
+    def step(self, previous: Tensor) -> Tensor:
+        """Feed the previous tokens ``[B]`` (``None`` at position 0: the start token)."""
+        return self._log_softmax(self.model.decode_step(previous, self._cache))

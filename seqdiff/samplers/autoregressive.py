@@ -2,9 +2,9 @@
 
 One position per step, through the same denoiser interface as the diffusion
 samplers. Fixed tokens are teacher-forced (a prefix conditions the continuation; a
-fixed token to the right is kept but, by construction, not looked at). The backbone
-recomputes the prefix at every step here; the KV-cached version belongs with the
-AR backbones.
+fixed token to the right is kept but, by construction, not looked at). When the
+backbone supports incremental decoding (KV cache / recurrent state) each step costs
+one token of backbone work; otherwise the prefix is recomputed at every step.
 """
 
 from __future__ import annotations
@@ -16,35 +16,48 @@ from seqdiff.vocab import VocabSpec
 
 
 class AutoregressiveSampler(Sampler):
-    def __init__(self, vocab: VocabSpec, schedule=None, *, temperature: float = 1.0, top_p: float = 1.0) -> None:
+    def __init__(self, vocab: VocabSpec, schedule=None, *, temperature: float = 1.0, top_p: float = 1.0,
+                 use_cache: bool = True) -> None:
         super().__init__(vocab)
         self.temperature = temperature
         self.top_p = top_p
+        self.use_cache = use_cache
 
     def init_state(self, state: SamplerState) -> None:
         state.extra["i"] = 0
         state.extra["free"] = state.valid & ~state.fixed
-        self._advance(state)
+        state.extra["session"] = None
+        state.done = not bool(state.extra["free"].any())
 
-    def _advance(self, state: SamplerState) -> None:
+    def _skip_fixed(self, state: SamplerState, i: int) -> int:
+        """Without a cache, fully fixed columns need no backbone call."""
         free = state.extra["free"]
-        i = state.extra["i"]
         while i < state.x.shape[1] and not bool(free[:, i].any()):
             i += 1
-        state.extra["i"] = i
-        state.done = i >= state.x.shape[1]
+        return i
 
     def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        i = state.extra["i"]
-        positions = state.extra["free"].clone()
-        positions[:, :i] = False
-        positions[:, i + 1 :] = False
-        rows = positions.any(1).nonzero(as_tuple=True)[0]
-        logp = denoiser(state.x[rows], torch.zeros(len(rows), device=state.x.device), state.valid[rows], positions[rows])
-        state.x[rows, i] = sample_categorical(logp, generator=state.generator, temperature=self.temperature, top_p=self.top_p)
-        state.nfe[rows] += 1
+        i, free = state.extra["i"], state.extra["free"]
+        if i == 0 and self.use_cache and getattr(denoiser, "incremental", False):
+            denoiser.start(state.x.shape[0], state.x.shape[1])
+            state.extra["session"] = denoiser
+        session = state.extra["session"]
+        if session is not None:
+            prev = state.x[:, i - 1] if i > 0 else torch.full_like(state.x[:, 0], self.vocab.mask_id)
+            rows = free[:, i].nonzero(as_tuple=True)[0]
+            logp = session.step(prev)[rows]
+            state.nfe += 1
+        else:
+            i = self._skip_fixed(state, i)
+            positions = torch.zeros_like(free)
+            positions[:, i] = free[:, i]
+            rows = positions.any(1).nonzero(as_tuple=True)[0]
+            logp = denoiser(state.x[rows], torch.zeros(len(rows), device=state.x.device), state.valid[rows], positions[rows])
+            state.nfe[rows] += 1
+        if len(rows):
+            state.x[rows, i] = sample_categorical(logp, generator=state.generator, temperature=self.temperature, top_p=self.top_p)
         state.calls += 1
         state.step += 1
         state.extra["i"] = i + 1
-        self._advance(state)
+        state.done = not bool(free[:, i + 1 :].any())
         return state

@@ -145,6 +145,12 @@ class Trainer:
         self.seed = seed
         self.log = log
         self.device = resolve_device(config.device)
+        if self.device.type == "cpu":
+            # Adam's second moments (and the gradients of a zero-initialised head) go
+            # subnormal early on; x86 handles subnormals ~100x slower, which made whole
+            # CPU steps 2x slower in our profiles. Flushing them to zero changes nothing
+            # measurable in training.
+            torch.set_flush_denormal(True)
         self.rank, self.world_size = _dist_info()
         self.model = model.to(self.device)
         self.train_model = torch.compile(self.model) if config.compile else self.model
