@@ -18,7 +18,7 @@ import torch
 from seqdiff.backbones.base import Backbone
 from seqdiff.errors import CheckpointError, ConfigError
 from seqdiff.samplers.base import Condition, SampleOutput, Sampler
-from seqdiff.train.checkpoint import Checkpoint, load_checkpoint
+from seqdiff.train.checkpoint import ARTIFACTS, Checkpoint, load_checkpoint
 from seqdiff.utils.instantiate import TRUSTED_PREFIXES, instantiate, locate
 from seqdiff.utils.seeding import derive_seed, generator
 from seqdiff.vocab import VocabSpec
@@ -121,12 +121,24 @@ class Experiment:
         raise ConfigError("sampling: no length given and the data config has no seq_len")
 
 
-def build_experiment(config: dict, *, trusted: tuple[str, ...] | None = None) -> Experiment:
-    """Instantiate domain, backbone and process from a resolved config dict."""
+def build_experiment(
+    config: dict, *, trusted: tuple[str, ...] | None = None, artifacts_dir: str | os.PathLike | None = None
+) -> Experiment:
+    """Instantiate domain, backbone and process from a resolved config dict.
+
+    ``artifacts_dir``: a checkpoint's ``artifacts/`` folder; a domain whose constructor
+    takes ``artifacts_dir`` (e.g. a tokenizer) loads its files from there instead of
+    the paths in the config, which may not exist on this machine.
+    """
     for key in MODEL_SECTIONS:
         if not isinstance(config.get(key), dict):
             raise ConfigError(f"config: missing section '{key}'")
-    domain = instantiate(config["domain"], section="domain", trusted=trusted)
+    domain_extra: dict[str, Any] = {}
+    if artifacts_dir is not None:
+        target = locate(config["domain"].get("_target_"), section="domain", trusted=trusted)
+        if "artifacts_dir" in inspect.signature(target).parameters:
+            domain_extra["artifacts_dir"] = str(artifacts_dir)
+    domain = instantiate(config["domain"], section="domain", trusted=trusted, **domain_extra)
     if not isinstance(getattr(domain, "vocab", None), VocabSpec):
         raise ConfigError("domain: the domain object must expose a VocabSpec as .vocab")
     vocab = domain.vocab
@@ -169,7 +181,8 @@ def load(
     """
     ckpt = load_checkpoint(path, verify=verify)
     trusted = None if trust_code else TRUSTED_PREFIXES
-    exp = build_experiment(ckpt.config, trusted=trusted)
+    art = ckpt.path / ARTIFACTS
+    exp = build_experiment(ckpt.config, trusted=trusted, artifacts_dir=art if art.is_dir() else None)
     diff = exp.vocab.describe_difference(ckpt.vocab)
     if diff:
         raise CheckpointError(f"{ckpt.path}/config.json: vocabulary differs from the one its domain builds ({diff})")

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqdiff.cli.condition import condition_from_config
 from seqdiff.errors import CheckpointError, ConfigError, SeqdiffError
-from seqdiff.eval.likelihood import LikelihoodResult, evaluate_likelihood
+from seqdiff.eval.likelihood import evaluate_likelihood, ratio_ci
 from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
 from seqdiff.experiment import MODEL_SECTIONS, Experiment, build_experiment, load
 from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
@@ -79,7 +79,10 @@ def train(cfg: DictConfig) -> None:
         f"process: {exp.process.kind} | domain: {getattr(exp.domain, 'name', type(exp.domain).__name__)} "
         f"(vocab {exp.vocab.size}) | device: {resolve_device(tcfg.device)}"
     )
-    trainer = Trainer(exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config, seed=int(cfg.seed))
+    trainer = Trainer(
+        exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config,
+        seed=int(cfg.seed), artifacts=exp.domain,
+    )
     result = trainer.fit()
     msg = f"trained {result.step} steps in {result.seconds:.1f} s"
     if result.stopped_early:
@@ -162,7 +165,7 @@ def _evaluate_and_report(exp: Experiment, cfg: DictConfig, run_dir: Path) -> dic
     device = next(exp.model.parameters()).device
     data = exp.data
     t0 = time.perf_counter()
-    res, _, _ = evaluate_likelihood(
+    res, per_seq, _ = evaluate_likelihood(
         exp.model,
         exp.process,
         data.eval_batches(ev.split, int(ev.batch_size), int(ev.max_sequences) if ev.max_sequences else None),
@@ -178,6 +181,12 @@ def _evaluate_and_report(exp: Experiment, cfg: DictConfig, run_dir: Path) -> dic
         "likelihood": res.to_dict(),
         "eval_seconds": eval_s,
     }
+    if hasattr(data, "eval_units"):
+        # e.g. characters per window for text: the same NELBO in bits per character
+        name, counts = data.eval_units(ev.split, int(ev.max_sequences) if ev.max_sequences else None)
+        r_nats, ci_nats = ratio_ci(per_seq, counts.double())
+        report[f"bits_per_{name}"] = {"value": r_nats / math.log(2), "ci95": ci_nats / math.log(2)}
+        print(f"held-out ({ev.split}) {r_nats / math.log(2):.4f} ± {ci_nats / math.log(2):.4f} bits/{name}")
     ref = data.reference() if hasattr(data, "reference") else {}
     report["reference"] = ref
     unit = getattr(data, "unit", "token")

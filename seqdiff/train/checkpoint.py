@@ -29,6 +29,7 @@ from seqdiff.vocab import VocabSpec
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+ARTIFACTS = "artifacts"  # domain files (tokenizer, ...) saved inside the checkpoint
 
 
 @dataclass
@@ -87,8 +88,14 @@ def save_checkpoint(
     states: dict[str, Any] | None = None,
     meta: dict | None = None,
     keep_last: int | None = 2,
+    artifacts: Any = None,
 ) -> Path:
-    """Write ``root/step-XXXXXXXX`` atomically and point ``root/latest`` at it."""
+    """Write ``root/step-XXXXXXXX`` atomically and point ``root/latest`` at it.
+
+    ``artifacts``: an object with ``save_artifacts(directory)`` (e.g. a text domain
+    writing its tokenizer files), called inside the checkpoint before the manifest, so
+    a checkpoint carries everything needed to use it on another machine.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / step_dir_name(step)
@@ -106,12 +113,15 @@ def save_checkpoint(
         save_model(model, str(tmp / "model.safetensors"))
         if ema is not None:
             save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()}, str(tmp / "ema.safetensors"))
+        if artifacts is not None and callable(getattr(artifacts, "save_artifacts", None)):
+            (tmp / ARTIFACTS).mkdir()
+            artifacts.save_artifacts(tmp / ARTIFACTS)
         for name, obj in (states or {}).items():
             tensors, skel = flatten_state(obj)
             if tensors:
                 save_file(tensors, str(tmp / f"{name}.safetensors"))
             (tmp / f"{name}.json").write_text(json.dumps(skel) + "\n")
-        files = sorted(p.name for p in tmp.iterdir())
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         for name in files:
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
