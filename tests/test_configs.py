@@ -45,6 +45,10 @@ def options() -> list[tuple[str, str]]:
 #: Data options that need files: a function writing them into tmp_path and returning overrides.
 DATA_FIXTURES: dict[str, callable] = {}
 
+from dna.genome import config_fixture as _dna_fixture  # noqa: E402
+
+DATA_FIXTURES["recipes.dna.FastaData"] = _dna_fixture
+
 
 def compose_run(overrides: list[str]) -> dict:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):

@@ -214,14 +214,34 @@ def _evaluate_and_report(exp: Experiment, cfg: DictConfig, run_dir: Path) -> dic
         }
         real = next(iter(data.eval_batches(ev.split, n, n)))[0]
         stats["data_unigram_entropy_bits"] = unigram_entropy_bits(real)
-        if hasattr(data, "score_samples"):
-            stats.update(data.score_samples(out.tokens))
+        domain_stats = data.score_samples(out.tokens) if hasattr(data, "score_samples") else {}
+        stats.update(domain_stats)
         report["samples"] = stats
         line = f"samples ({n}): unigram entropy {stats['unigram_entropy_bits']:.3f} bits (data {stats['data_unigram_entropy_bits']:.3f})"
         if "sample_true_nll_bits" in stats and math.isfinite(stats["sample_true_nll_bits"]):
             line += f", NLL under the true source {stats['sample_true_nll_bits']:.4f} bits/token"
         print(line)
+        for text in _stat_lines(domain_stats, skip={"sample_true_nll_bits"}):
+            print("  " + text)
         for row in out.tokens[:4]:
             print("  " + exp.domain.decode(row))
     print(f"results: {run_dir / 'eval.json'}")
     return report
+
+
+def _stat_lines(stats: dict, skip: set[str] = frozenset()) -> list[str]:
+    """One line per statistic a data source reports (scalars, or dicts of scalars)."""
+
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = []
+    for key, value in stats.items():
+        if key in skip:
+            continue
+        if isinstance(value, dict):
+            if all(isinstance(v, (int, float, str)) for v in value.values()):
+                lines.append(f"{key}: " + " ".join(f"{k}={fmt(v)}" for k, v in value.items()))
+        elif isinstance(value, (int, float, str)):
+            lines.append(f"{key}: {fmt(value)}")
+    return lines

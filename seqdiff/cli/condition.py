@@ -14,9 +14,16 @@ from seqdiff.samplers.base import Condition
 
 def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: int) -> Condition | None:
     """``prefix``/``left`` fix the start, ``suffix``/``right`` the end, ``motif`` at
-    ``motif_at``; returns None when nothing is fixed."""
+    ``motif_at``; ``region`` (with ``fasta``) fixes the flanks of a genome region;
+    returns None when nothing is fixed."""
     if not cond:
         return None
+    if cond.get("region") not in (None, ""):
+        # A genome region with its middle generated: the domain knows how to read one.
+        reader = getattr(domain, "condition_from_region", None)
+        if reader is None:
+            raise ConfigError(f"condition.region: the {getattr(domain, 'name', 'run')} domain cannot read regions (use a DNA domain)")
+        return reader(cond)
     segments: dict[int, list[int]] = {}
 
     def enc(key: str) -> list[int] | None:

@@ -40,11 +40,13 @@ def _usage() -> str:
     return "\n".join(
         [
             "usage: seqdiff {train,sample,eval} [group=option ...] [key=value ...] [--debug]",
+            "       seqdiff download hg38 --dir DIR [--source URL_OR_DIR]",
             "",
             "commands:",
             "  train    train a model (no arguments: the quickstart on a synthetic DNA source)",
             "  sample   draw sequences from a run: seqdiff sample checkpoint=RUN_DIR num_samples=8",
             "  eval     NELBO with confidence intervals and sample statistics: seqdiff eval checkpoint=RUN_DIR",
+            "  download fetch a dataset (resumable, verified): seqdiff download hg38 --dir data/hg38",
             "",
             "config groups (in " + str(root) + "):",
             *groups,
@@ -65,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqdiff {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "download":  # plain argparse, no Hydra; located like a config _target_
+        from seqdiff.utils.instantiate import locate
+
+        return locate("recipes.dna.download.main", section="download")(rest)
     if command not in COMMANDS:
-        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
+        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}, download", file=sys.stderr)
         return 2
     debug = "--debug" in rest
     rest = [a for a in rest if a != "--debug"]
