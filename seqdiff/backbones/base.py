@@ -57,6 +57,15 @@ class Backbone(nn.Module, ABC):
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The backbone inside DDP / ``torch.compile`` wrappers (for its attributes)."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
 def select_outputs(logits: Tensor, output_mask: Tensor | None) -> Tensor:
     """For backbones that can only produce full logits: apply ``output_mask`` afterwards."""
     return logits if output_mask is None else logits[output_mask]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqdiff.backbones.base import Backbone, supports_incremental_decoding
+from seqdiff.backbones.base import Backbone, unwrap, supports_incremental_decoding
 from seqdiff.processes.masked import LossOutput, _valid_or_all
 from seqdiff.vocab import VocabSpec
 
@@ -38,7 +38,7 @@ class AutoregressiveProcess:
         return torch.log_softmax(logits, dim=-1)
 
     def loss(self, model: Backbone, x0: Tensor, valid: Tensor | None = None, **_: object) -> LossOutput:
-        if not model.causal:
+        if not unwrap(model).causal:
             raise ValueError("AutoregressiveProcess: the backbone is bidirectional; set causal: true")
         valid = _valid_or_all(x0, valid)
         logits = model(self.shift_right(x0), None, valid, output_mask=valid)

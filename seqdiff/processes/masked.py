@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqdiff.backbones.base import Backbone
+from seqdiff.backbones.base import Backbone, unwrap
 from seqdiff.processes.time_sampling import order_statistic_mask, stratified_uniform, uniform
 from seqdiff.schedules import LogLinearSchedule, Schedule
 from seqdiff.vocab import VocabSpec
@@ -98,11 +98,14 @@ class MaskedDiffusion:
         self.t_min = float(t_min)
 
     # ---------------------------------------------------------------- forward process
-    def corrupt(self, x0: Tensor, t: Tensor, valid: Tensor | None = None, *, generator=None) -> Tensor:
-        """Sample :math:`x_t\\sim q(x_t|x_0)`: mask each real token w.p. :math:`1-\\alpha(t)`."""
+    def corrupt(
+        self, x0: Tensor, t: Tensor, valid: Tensor | None = None, *, generator=None, u: Tensor | None = None
+    ) -> Tensor:
+        """Sample :math:`x_t\\sim q(x_t|x_0)`: mask each real token w.p. :math:`1-\\alpha(t)`
+        (``u``: the per-token uniforms, drawn from ``generator`` if not given)."""
         valid = _valid_or_all(x0, valid)
         rate = (1.0 - self.schedule.alpha(t.double())).to(torch.float32)
-        u = uniform(x0.shape, generator=generator, device=x0.device)
+        u = uniform(x0.shape, generator=generator, device=x0.device) if u is None else u.to(x0.device)
         masked = (u < rate.to(x0.device).unsqueeze(1)) & valid
         return x0.masked_fill(masked, self.vocab.mask_id)
 
@@ -186,12 +189,16 @@ class MaskedDiffusion:
         """
         valid = _valid_or_all(x0, valid)
         estimator = estimator or self.estimator
-        B = x0.shape[0]
+        B, L = x0.shape
         u = stratified_uniform(B, generator=generator, offset=offset, total=total)
+        # Per-token uniforms of the whole global batch, sliced: a row's mask then depends
+        # only on its global index, so N ranks (or accumulation steps) draw exactly what
+        # one process with the global batch would.
+        rows = uniform((total or B, L), generator=generator)[offset : offset + B]
         if estimator == "count":
             n = valid.sum(1).to(torch.float64).cpu()
             k = torch.clamp(torch.ceil(u * n), min=1.0).where(n > 0, torch.zeros_like(n))
-            masked, rate = order_statistic_mask(valid, k.long().to(x0.device), generator=generator)
+            masked, rate = order_statistic_mask(valid, k.long().to(x0.device), u=rows)
             weight = (n / k.clamp(min=1.0)).to(x0.device)
             return x0.masked_fill(masked, self.vocab.mask_id), rate.double(), weight
         if self.num_steps > 0:
@@ -203,7 +210,7 @@ class MaskedDiffusion:
             t = self.t_min + (1.0 - self.t_min) * u
             weight = self.schedule.weight(t)
         t, weight = t.to(x0.device), weight.to(x0.device)
-        x_t = self.corrupt(x0, t, valid, generator=generator)
+        x_t = self.corrupt(x0, t, valid, u=rows)
         return x_t, 1.0 - self.schedule.alpha(t), weight
 
     def loss(
@@ -218,7 +225,7 @@ class MaskedDiffusion:
         total: int | None = None,
     ) -> LossOutput:
         """Monte-Carlo NELBO of a batch (one draw per sequence, stratified over the batch)."""
-        if model.causal:
+        if unwrap(model).causal:
             raise ValueError("MaskedDiffusion: the backbone is causal; use the autoregressive process")
         valid = _valid_or_all(x0, valid)
         self._check_targets(x0, valid)

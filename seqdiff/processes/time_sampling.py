@@ -55,7 +55,7 @@ def stratified_uniform(
 
 
 def order_statistic_mask(
-    valid: Tensor, k: Tensor, *, generator: torch.Generator | None = None
+    valid: Tensor, k: Tensor, *, generator: torch.Generator | None = None, u: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
     """Mask exactly ``k[b]`` of the valid positions of row ``b``, uniformly at random.
 
@@ -66,7 +66,8 @@ def order_statistic_mask(
     count, which a time-conditioned denoiser needs.
     """
     B, L = valid.shape
-    u = uniform((B, L), generator=generator, device=valid.device).masked_fill(~valid, 2.0)
+    u = uniform((B, L), generator=generator, device=valid.device) if u is None else u.to(valid.device)
+    u = u.masked_fill(~valid, 2.0)
     sorted_u, _ = torch.sort(u, dim=1)
     rate = sorted_u.gather(1, (k - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
     masked = (u <= rate.unsqueeze(1)) & valid & (k > 0).unsqueeze(1)
