@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import time
 from contextlib import nullcontext
@@ -208,6 +209,9 @@ class Trainer:
     def maybe_resume(self) -> int | None:
         if self.config.resume == "never":
             return None
+        if self.ckpt_root.is_dir() and self.rank == 0:  # leftovers of a save that was killed
+            for tmp in self.ckpt_root.glob(".tmp-step-*"):
+                shutil.rmtree(tmp, ignore_errors=True)
         ckpt, problems = latest_valid_checkpoint(self.ckpt_root)
         for p in problems:
             self.log(f"warning: skipping unusable checkpoint: {p}")
