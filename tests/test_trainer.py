@@ -184,3 +184,33 @@ def test_save_checkpoint_never_pickles(tmp_path):
                      "optimizer.json", "trainer_state.json"}
     with pytest.raises(TypeError, match="cannot store"):
         save_checkpoint(tmp_path / "x", 1, model=t.model, config={}, vocab=t.vocab, states={"bad": {"f": object()}})
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))  # would create the marker file if unpickled
+
+
+def test_a_malicious_pickle_is_never_executed(tmp_path):
+    import pickle
+
+    from seqdiff.utils.io import sha256_file
+
+    make_trainer(tiny_config(steps=2), tmp_path).fit()
+    ckpt = tmp_path / "checkpoints" / "step-00000002"
+    marker = tmp_path / "pwned"
+    for name in ("model.safetensors", "ema.safetensors"):
+        (ckpt / name).write_bytes(pickle.dumps(_Evil(str(marker))))
+    (ckpt / "model.pt").write_bytes(pickle.dumps(_Evil(str(marker))))
+    # an attacker can rewrite the manifest too, so that it verifies
+    manifest = json.loads((ckpt / "manifest.json").read_text())
+    for name in manifest["files"]:
+        manifest["files"][name] = {"size": (ckpt / name).stat().st_size, "sha256": sha256_file(ckpt / name)}
+    (ckpt / "manifest.json").write_text(json.dumps(manifest))
+    for ema in (True, False):
+        with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+            load(ckpt, ema=ema)
+    assert not marker.exists()

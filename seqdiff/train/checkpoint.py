@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from seqdiff.errors import CheckpointError
@@ -52,6 +53,8 @@ class Checkpoint:
                     raise RuntimeError(f"missing {missing[:3]} unexpected {unexpected[:3]}")
             else:
                 load_model(model, self.path / "model.safetensors", strict=True)
+        except SafetensorError as e:
+            raise CheckpointError(f"{self.path / (which + '.safetensors')}: not a valid safetensors file ({_short(e)})") from None
         except (RuntimeError, KeyError) as e:
             raise CheckpointError(
                 f"{self.path / (which + '.safetensors')}: weights do not fit the configured backbone ({_short(e)})"
@@ -59,13 +62,24 @@ class Checkpoint:
         return which
 
     def tensors(self, name: str) -> dict[str, torch.Tensor]:
-        return load_file(self.path / f"{name}.safetensors")
+        f = self.path / f"{name}.safetensors"
+        try:
+            return load_file(f)
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{f}: not a readable safetensors file ({_short(e)})") from None
 
     def state(self, name: str) -> Any:
         """A nested state saved by :func:`save_checkpoint` (``optimizer``, ``trainer_state``)."""
-        skel = json.loads((self.path / f"{name}.json").read_text())
-        tensors = load_file(self.path / f"{name}.safetensors") if (self.path / f"{name}.safetensors").exists() else {}
-        return unflatten_state(tensors, skel)
+        f = self.path / f"{name}.json"
+        try:
+            skel = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise CheckpointError(f"{f}: unreadable ({_short(e)})") from None
+        tensors = self.tensors(name) if (self.path / f"{name}.safetensors").exists() else {}
+        try:
+            return unflatten_state(tensors, skel)
+        except KeyError as e:
+            raise CheckpointError(f"{f}: refers to tensor {e} missing from {name}.safetensors") from None
 
 
 def _short(e: BaseException, n: int = 240) -> str:
