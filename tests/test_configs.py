@@ -50,6 +50,18 @@ from dna.genome import config_fixture as _dna_fixture  # noqa: E402
 DATA_FIXTURES["recipes.dna.FastaData"] = _dna_fixture
 
 
+def _records_fixture(tmp_path: Path) -> list[str]:
+    import random
+
+    rng = random.Random(0)
+    fa = tmp_path / "records.fa"
+    fa.write_text("".join(f">r{i}\n{''.join(rng.choice('ACGT') for _ in range(rng.randint(8, 40)))}\n" for i in range(80)))
+    return [f"data.path={fa}"]
+
+
+DATA_FIXTURES["recipes.records.RecordData"] = _records_fixture
+
+
 def compose_run(overrides: list[str]) -> dict:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
