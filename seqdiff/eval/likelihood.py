@@ -88,17 +88,20 @@ def evaluate_likelihood(
     kw = {} if exact else {"estimator": est}
     totals, counts = [], []
     try:
-        for i, (x0, valid) in enumerate(batches):
-            x0, valid = x0.to(device), valid.to(device)
+        for i, batch in enumerate(batches):  # (x0, valid) or (x0, valid, fixed)
+            x0, valid = batch[0].to(device), batch[1].to(device)
+            bkw = dict(kw)
+            if len(batch) > 2 and batch[2] is not None:
+                bkw["fixed"] = batch[2].to(device)
             B = x0.shape[0]
             acc = torch.zeros(B, dtype=torch.float64, device=device)
             for k in range(1 if exact else draws):
                 gen = make_generator(seed, i, k)
                 with _autocast(device, autocast_dtype):
-                    out = process.nelbo(model, x0, valid, generator=gen, offset=k * B, total=draws * B, **kw)
+                    out = process.nelbo(model, x0, valid, generator=gen, offset=k * B, total=draws * B, **bkw)
                 acc += out.nelbo
             totals.append((acc / (1 if exact else draws)).cpu())
-            counts.append(valid.sum(1).cpu())
+            counts.append(out.num_tokens.cpu())
     finally:
         model.train(was_training)
     if not totals:

@@ -37,16 +37,21 @@ class AutoregressiveProcess:
         logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
         return torch.log_softmax(logits, dim=-1)
 
-    def loss(self, model: Backbone, x0: Tensor, valid: Tensor | None = None, **_: object) -> LossOutput:
+    def loss(
+        self, model: Backbone, x0: Tensor, valid: Tensor | None = None, *, fixed: Tensor | None = None, **_: object
+    ) -> LossOutput:
+        """Exact NLL; ``fixed`` (condition) positions are read but not scored, so with the
+        condition first this is :math:`-\\log p(y \\mid c)`."""
         if not unwrap(model).causal:
             raise ValueError("AutoregressiveProcess: the backbone is bidirectional; set causal: true")
         valid = _valid_or_all(x0, valid)
-        logits = model(self.shift_right(x0), None, valid, output_mask=valid)
+        targets = valid if fixed is None else valid & ~fixed.bool()
+        logits = model(self.shift_right(x0), None, valid, output_mask=targets)
         logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
-        ce = F.cross_entropy(logits, x0[valid], reduction="none")
-        rows = valid.nonzero(as_tuple=True)[0]
+        ce = F.cross_entropy(logits, x0[targets], reduction="none")
+        rows = targets.nonzero(as_tuple=True)[0]
         nll = torch.zeros(x0.shape[0], dtype=ce.dtype, device=x0.device).index_add(0, rows, ce)
-        num_tokens = valid.sum(1)
+        num_tokens = targets.sum(1)
         return LossOutput(loss=nll.sum() / num_tokens.sum().clamp(min=1), nelbo=nll.detach().double(), num_tokens=num_tokens)
 
     nelbo = loss

@@ -219,20 +219,26 @@ class MaskedDiffusion:
         x0: Tensor,
         valid: Tensor | None = None,
         *,
+        fixed: Tensor | None = None,
         generator: torch.Generator | None = None,
         estimator: str | None = None,
         offset: int = 0,
         total: int | None = None,
     ) -> LossOutput:
-        """Monte-Carlo NELBO of a batch (one draw per sequence, stratified over the batch)."""
+        """Monte-Carlo NELBO of a batch (one draw per sequence, stratified over the batch).
+
+        ``fixed`` marks condition tokens (a source sentence, flanks): always visible,
+        never masked, never scored, so the result bounds :math:`-\\log p(y \\mid c)`.
+        """
         if unwrap(model).causal:
             raise ValueError("MaskedDiffusion: the backbone is causal; use the autoregressive process")
         valid = _valid_or_all(x0, valid)
         self._check_targets(x0, valid)
-        x_t, rate, weight = self.draw(x0, valid, generator=generator, estimator=estimator, offset=offset, total=total)
+        targets = valid if fixed is None else valid & ~fixed.bool()
+        x_t, rate, weight = self.draw(x0, targets, generator=generator, estimator=estimator, offset=offset, total=total)
         ce = self.masked_cross_entropy(model, x0, x_t, valid, rate)
         nelbo = weight.to(ce.dtype) * ce
-        num_tokens = valid.sum(1)
+        num_tokens = targets.sum(1)
         loss = nelbo.sum() / num_tokens.sum().clamp(min=1)
         return LossOutput(loss=loss, nelbo=nelbo.detach().double(), num_tokens=num_tokens)
 

@@ -38,7 +38,9 @@ from seqdiff.vocab import VocabSpec
 class TrainData(Protocol):
     seq_len: int
 
-    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> tuple[Tensor, Tensor]: ...
+    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> tuple[Tensor, ...]:
+        """``(x0, valid)`` or ``(x0, valid, fixed)``: ``fixed`` marks condition tokens
+        (always visible, never masked or scored)."""
 
     def eval_batches(self, split: str = "valid", batch_size: int = 64, max_sequences: int | None = None): ...
 
@@ -400,18 +402,20 @@ class Trainer:
             self.data.train_batch(self.step * c.grad_accum + m, c.batch_size, rank=self.rank, world_size=self.world_size)
             for m in range(c.grad_accum)
         ]
-        local_tokens = sum(int(v.sum()) for _, v in micro)
+        micro = [(b[0], b[1], b[2] if len(b) > 2 else None) for b in micro]  # (x0, valid[, fixed])
+        local_tokens = sum(int((v & ~f).sum()) if f is not None else int(v.sum()) for _, v, f in micro)
         stats = torch.tensor([float(local_tokens), 0.0], dtype=torch.float64)
         total_tokens = float(all_reduce_sum(stats.clone())[0]) if self.world_size > 1 else float(local_tokens)
         global_rows = c.batch_size * c.grad_accum * self.world_size
         loss_sum = 0.0
-        for m, (x0, valid) in enumerate(micro):
+        for m, (x0, valid, fixed) in enumerate(micro):
             x0, valid = x0.to(self.device, non_blocking=True), valid.to(self.device, non_blocking=True)
+            kw = {} if fixed is None else {"fixed": fixed.to(self.device, non_blocking=True)}
             gen = generator(self.seed, self.step, 2)
             offset = (m * self.world_size + self.rank) * c.batch_size
             sync = self.world_size == 1 or m == c.grad_accum - 1
             with self.autocast(), (nullcontext() if sync else self.train_model.no_sync()):
-                out = self.process.loss(self.train_model, x0, valid, generator=gen, offset=offset, total=global_rows)
+                out = self.process.loss(self.train_model, x0, valid, generator=gen, offset=offset, total=global_rows, **kw)
                 n_local = float(out.num_tokens.sum())
                 scaled = out.loss * (n_local * self.world_size / max(total_tokens, 1.0))
             scaled.backward()
