@@ -107,11 +107,16 @@ class Experiment:
                 )
         finally:
             self.model.train(was_training)
+        trace = {}
+        for key, first in outs[0].trace.items():  # per-step diagnostics: [steps, batch] -> join batches
+            if isinstance(first, torch.Tensor) and all(isinstance(o.trace.get(key), torch.Tensor) for o in outs):
+                trace[key] = torch.cat([o.trace[key] for o in outs], dim=-1)
         return SampleOutput(
             tokens=torch.cat([o.tokens for o in outs]),
             nfe=torch.cat([o.nfe for o in outs]),
             calls=sum(o.calls for o in outs),
             steps=max(o.steps for o in outs),
+            trace=trace,
         )
 
     def default_length(self) -> int:

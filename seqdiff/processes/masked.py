@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqdiff.backbones.base import Backbone, unwrap
+from seqdiff.processes.ens import ens_mask, token_entropies
 from seqdiff.processes.time_sampling import order_statistic_mask, stratified_uniform, uniform
 from seqdiff.schedules import LogLinearSchedule, Schedule
 from seqdiff.vocab import VocabSpec
@@ -81,6 +82,11 @@ class MaskedDiffusion:
         time_conditioning: bool = False,
         estimator: str = "time",
         t_min: float = 1e-3,
+        corruption: str = "uniform",
+        ens_temperature: float = 0.0,
+        ens_entropy: str = "self",
+        ens_groups: int = 4,
+        ens_weighting: str = "nelbo",
     ) -> None:
         if estimator not in ESTIMATORS:
             raise ValueError(f"MaskedDiffusion: estimator must be one of {ESTIMATORS}, got {estimator!r}")
@@ -90,6 +96,18 @@ class MaskedDiffusion:
             raise ValueError("MaskedDiffusion: the 'count' estimator is for continuous time (num_steps=0)")
         if not 0.0 <= t_min < 1.0:
             raise ValueError(f"MaskedDiffusion: t_min must be in [0, 1), got {t_min}")
+        if corruption not in ("uniform", "ens"):
+            raise ValueError(f"MaskedDiffusion: corruption must be uniform or ens, got {corruption!r}")
+        if ens_weighting not in ("nelbo", "mean"):
+            raise ValueError(f"MaskedDiffusion: ens_weighting must be nelbo or mean, got {ens_weighting!r}")
+        if corruption == "ens" and num_steps > 0:
+            raise ValueError("MaskedDiffusion: ENS draws a number of masked tokens; use continuous time (num_steps=0)")
+        self.corruption = corruption
+        self.ens_temperature = float(ens_temperature)
+        self.ens_entropy = ens_entropy
+        self.ens_groups = int(ens_groups)
+        self.ens_weighting = ens_weighting
+        self._ens_reference = None
         self.vocab = vocab
         self.schedule = schedule if schedule is not None else LogLinearSchedule()
         self.num_steps = int(num_steps)
@@ -213,6 +231,60 @@ class MaskedDiffusion:
         x_t = self.corrupt(x0, t, valid, u=rows)
         return x_t, 1.0 - self.schedule.alpha(t), weight
 
+    def draw_ens(
+        self,
+        model: Backbone,
+        x0: Tensor,
+        valid: Tensor,
+        targets: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """ENS corruption: ``k`` stratified as in the count estimator, the ``k`` lowest-
+        entropy targets masked (see :mod:`seqdiff.processes.ens`)."""
+        B = x0.shape[0]
+        u = stratified_uniform(B, generator=generator, offset=offset, total=total)
+        n = targets.sum(1).to(torch.float64).cpu()
+        k = torch.clamp(torch.ceil(u * n), min=1.0).where(n > 0, torch.zeros_like(n))
+        H = self.token_entropies(model, x0, valid, targets, generator=generator)
+        masked = ens_mask(H, targets, k.long(), temperature=self.ens_temperature, generator=generator)
+        if self.ens_weighting == "nelbo":
+            weight = n / k.clamp(min=1.0)
+        else:  # "mean": every masked token weighs the same (CMLM / the paper's cross-entropy)
+            weight = torch.full_like(n, float(n.sum() / k.sum().clamp(min=1.0)))
+        rate = (k / n.clamp(min=1.0)).to(x0.device)
+        return x0.masked_fill(masked, self.vocab.mask_id), rate, weight.to(x0.device)
+
+    def token_entropies(
+        self, model: Backbone, x0: Tensor, valid: Tensor, targets: Tensor, *, generator=None
+    ) -> Tensor:
+        """Per-token LOO entropies for ENS from the model itself (``ens_entropy="self"``,
+        eval mode, no gradient) or from a frozen reference checkpoint (a path)."""
+        if self.ens_entropy == "self":
+            net, proc = unwrap(model), self
+        else:
+            if self._ens_reference is None:
+                from seqdiff.experiment import load  # lazy: the process stays importable alone
+
+                ref = load(self.ens_entropy)
+                if ref.vocab.describe_difference(self.vocab):
+                    raise ValueError(f"ens_entropy: {self.ens_entropy} has a different vocabulary")
+                self._ens_reference = ref
+            net, proc = self._ens_reference.model.to(x0.device), self._ens_reference.process
+        was_training = net.training
+        net.eval()
+        try:
+            rate = torch.full((x0.shape[0],), 1.0 / self.ens_groups, dtype=torch.float64, device=x0.device)
+
+            def fn(x_t: Tensor, v: Tensor, pos: Tensor) -> Tensor:
+                return proc.denoise(net, x_t, rate[: x_t.shape[0]], v, pos)
+
+            return token_entropies(fn, x0, valid, targets, mask_id=self.vocab.mask_id, groups=self.ens_groups, generator=generator)
+        finally:
+            net.train(was_training)
+
     def loss(
         self,
         model: Backbone,
@@ -235,7 +307,10 @@ class MaskedDiffusion:
         valid = _valid_or_all(x0, valid)
         self._check_targets(x0, valid)
         targets = valid if fixed is None else valid & ~fixed.bool()
-        x_t, rate, weight = self.draw(x0, targets, generator=generator, estimator=estimator, offset=offset, total=total)
+        if self.corruption == "ens" and estimator is None:
+            x_t, rate, weight = self.draw_ens(model, x0, valid, targets, generator=generator, offset=offset, total=total)
+        else:
+            x_t, rate, weight = self.draw(x0, targets, generator=generator, estimator=estimator, offset=offset, total=total)
         ce = self.masked_cross_entropy(model, x0, x_t, valid, rate)
         nelbo = weight.to(ce.dtype) * ce
         num_tokens = targets.sum(1)
@@ -263,6 +338,9 @@ class MaskedDiffusion:
             "time_conditioning": self.time_conditioning,
             "estimator": self.estimator,
             "t_min": self.t_min,
+            "corruption": self.corruption,
+            **({"ens_temperature": self.ens_temperature, "ens_entropy": self.ens_entropy, "ens_groups": self.ens_groups,
+                "ens_weighting": self.ens_weighting} if self.corruption == "ens" else {}),
         }
 
 

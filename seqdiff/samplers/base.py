@@ -150,6 +150,7 @@ class SampleOutput:
     nfe: Tensor
     calls: int
     steps: int
+    trace: dict = field(default_factory=dict)
 
 
 class Sampler(ABC):
@@ -189,6 +190,10 @@ class Sampler(ABC):
     def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
         """Advance one step (sets ``state.done`` at the end)."""
 
+    def trace(self, state: SamplerState) -> dict:
+        """Per-step diagnostics a sampler records (e.g. entropies, energies)."""
+        return {}
+
     @torch.no_grad()
     def sample(
         self,
@@ -206,4 +211,4 @@ class Sampler(ABC):
             state = self.step(state, denoiser)
             if callback is not None:
                 callback(state)
-        return SampleOutput(tokens=state.x, nfe=state.nfe, calls=state.calls, steps=state.step)
+        return SampleOutput(tokens=state.x, nfe=state.nfe, calls=state.calls, steps=state.step, trace=self.trace(state))

@@ -1,0 +1,85 @@
+r"""Entropy-based Noise Scheduling (ENS, Diffusion-EAGS): mask low-entropy tokens first.
+
+In the forward process of ENS, tokens are absorbed into [MASK] in order of increasing
+predictive entropy, so the model is trained on the partial states that
+entropy-adaptive sampling (EAGS: highest entropy revealed first) visits. With ``k``
+tokens to mask, ENS masks the ``k`` lowest-entropy targets; the masked sets are nested
+in ``k``. A temperature ``lambda`` relaxes the order with Gumbel noise,
+:math:`\mathrm{key}_i = -H_i/\lambda + G_i`: ``lambda = 0`` is the deterministic order,
+``lambda -> inf`` uniform random masking (MDLM's forward process).
+
+The per-token entropies :math:`H_i = H(p(\cdot \mid x_{-i}))` are leave-one-out
+quantities. :func:`token_entropies` approximates them with ``groups`` forward passes:
+target positions are split at random into ``groups`` sets and each set is masked in
+turn (``groups`` equal to the number of targets is exact LOO). Which model supplies them
+is a choice made in :class:`~seqdiff.processes.MaskedDiffusion` (``ens_entropy``): the
+model being trained (default; refreshed every step, so the order follows the model as
+it learns, at the price of ``groups`` extra forward passes without gradient per step),
+or a frozen reference checkpoint (the paper's setting with a pretrained MLM).
+See ``docs/eags.md`` for what is confirmed from the paper and what is reconstructed.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from seqdiff.processes.time_sampling import uniform
+
+
+@torch.no_grad()
+def token_entropies(
+    logprob_fn,
+    x0: Tensor,
+    valid: Tensor,
+    targets: Tensor,
+    *,
+    mask_id: int,
+    groups: int = 4,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Approximate leave-one-out entropies ``[B, L]`` (nats) of the ``targets``.
+
+    ``logprob_fn(x_t, valid, positions) -> log_probs [N, V]`` at the selected positions.
+    """
+    if groups < 1:
+        raise ValueError(f"token_entropies: groups must be >= 1, got {groups}")
+    B, L = x0.shape
+    which = (uniform((B, L), generator=generator, device=x0.device) * groups).long().clamp(max=groups - 1)
+    H = torch.zeros(B, L, dtype=torch.float32, device=x0.device)
+    for g in range(groups):
+        sel = targets & (which == g)
+        if not sel.any():
+            continue
+        logp = logprob_fn(x0.masked_fill(sel, mask_id), valid, sel).float()
+        H[sel] = -(logp.exp() * logp.masked_fill(torch.isinf(logp), 0.0)).sum(-1)
+    return H
+
+
+def ens_mask(
+    entropies: Tensor,
+    targets: Tensor,
+    k: Tensor,
+    *,
+    temperature: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Mask the ``k[b]`` lowest-entropy targets of each row (Gumbel-relaxed by ``temperature``).
+
+    Ties (and the ``temperature = 0`` order among equal entropies) are broken at random.
+    """
+    B, L = entropies.shape
+    u = uniform((B, L), generator=generator, device=entropies.device, dtype=torch.float64).clamp(1e-300, 1.0)
+    gumbel = -torch.log(-torch.log(u))
+    H = entropies.double()
+    if temperature == 0.0:
+        key = -H + 1e-9 * gumbel  # deterministic up to exact ties
+    elif temperature == float("inf"):
+        key = gumbel
+    else:
+        key = -H / temperature + gumbel
+    key = key.masked_fill(~targets, -torch.inf)
+    order = key.argsort(dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(L, device=key.device).expand(B, L))
+    return targets & (rank < k.to(key.device).unsqueeze(1))

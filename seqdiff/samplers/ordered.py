@@ -1,0 +1,247 @@
+r"""Score-ordered unmasking, and Entropy-Adaptive Gibbs Sampling (Diffusion-EAGS).
+
+At each of ``T`` steps the denoiser predicts every masked position, each masked
+position gets a score, and the ``k_s`` best-scoring positions of each row are sampled
+from their conditionals (a block-Gibbs update given everything visible). The reveal
+counts follow the process's schedule: after step ``s`` a row with ``n`` free positions
+has :math:`R_s = \lceil n\,\alpha(1 - s/T) \rceil` revealed (linear for the log-linear
+schedule), so the states the sampler visits have the masking rates the model was
+trained on; :math:`k_s = R_s - R_{s-1}`.
+
+``order`` (the score):
+
+- ``entropy_high`` — EAGS: the most uncertain positions first (Koh et al. 2025).
+- ``entropy_low`` — the ablation: least uncertain first.
+- ``confidence`` — highest max-probability first (MaskGIT / Mask-Predict).
+- ``margin`` — largest gap between the top two probabilities first.
+- ``random`` — uniformly random order (with fixed counts: MDLM's reveal law).
+- ``left_to_right`` — positional order.
+
+Entropy is Shannon by default, or Rényi of order ``renyi_alpha``. ``refine_sweeps``
+then revisits filled positions: each sweep computes every filled free position's
+leave-one-out conditional (that site masked, all others visible), re-masks the
+``refine_fraction`` of them with the highest LOO entropy, and resamples them — the Gibbs
+sweeps of a masked LM read as a conditional MRF. With ``refine_fraction`` giving one
+site per update and many sweeps this is random-scan Gibbs (``order="random"``).
+
+The sampler records, per step, the sum of the masked positions' entropies (free) and,
+with ``track_energy="pll"``, the D-cMRF energy of the filled target tokens: the
+negative pseudo-log-likelihood :math:`E(y|c) = -\sum_i \log p_\theta(y_i \mid y_{-i}, c)`
+over filled free sites. Energy costs one batched leave-one-out pass per step; it is for
+analysis. (The "raw logit" energy variant needs unnormalised logits, which the
+denoiser interface does not expose; it is not offered.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from seqdiff.processes.time_sampling import uniform
+from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
+from seqdiff.schedules import LogLinearSchedule, Schedule
+from seqdiff.vocab import VocabSpec
+
+ORDERS = ("entropy_high", "entropy_low", "confidence", "margin", "random", "left_to_right")
+
+
+def entropy(logp: Tensor, kind: str = "shannon", alpha: float = 2.0) -> Tensor:
+    """Entropy (nats) of each row of ``logp [N, V]``: Shannon, or Rényi of order ``alpha``."""
+    p = logp.exp()
+    if kind == "shannon":
+        return -(p * logp.masked_fill(p == 0, 0.0)).sum(-1)
+    if kind == "renyi":
+        if alpha == 1.0:
+            return entropy(logp, "shannon")
+        return torch.logsumexp(alpha * logp, dim=-1) / (1.0 - alpha)
+    raise ValueError(f"entropy: kind must be shannon or renyi, got {kind!r}")
+
+
+class OrderedSampler(Sampler):
+    """Reveal ``k_s`` positions per step in score order; EAGS with ``order="entropy_high"``.
+
+    Args:
+        vocab, schedule: the model's vocabulary and the process's schedule.
+        num_steps: ``T`` (EAGS: 5 in the paper's setting).
+        order: see :data:`ORDERS`.
+        entropy_kind, renyi_alpha: the uncertainty measure for the entropy orders.
+        temperature, top_p: applied to every draw.
+        refine_sweeps, refine_fraction: leave-one-out resampling sweeps after the last step.
+        track_energy: ``None`` or ``"pll"`` (see module docstring).
+    """
+
+    def __init__(
+        self,
+        vocab: VocabSpec,
+        schedule: Schedule | None = None,
+        num_steps: int = 5,
+        *,
+        order: str = "entropy_high",
+        entropy_kind: str = "shannon",
+        renyi_alpha: float = 2.0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        refine_sweeps: int = 0,
+        refine_fraction: float = 0.1,
+        track_energy: str | None = None,
+    ) -> None:
+        super().__init__(vocab)
+        if order not in ORDERS:
+            raise ValueError(f"OrderedSampler: order must be one of {ORDERS}, got {order!r}")
+        if num_steps < 1 or refine_sweeps < 0 or not 0.0 < refine_fraction <= 1.0:
+            raise ValueError("OrderedSampler: need num_steps >= 1, refine_sweeps >= 0, 0 < refine_fraction <= 1")
+        if track_energy not in (None, "pll"):
+            raise ValueError(f"OrderedSampler: track_energy must be null or pll, got {track_energy!r}")
+        entropy(torch.zeros(1, 2), entropy_kind, renyi_alpha)  # validates the kind
+        self.schedule = schedule if schedule is not None else LogLinearSchedule()
+        self.num_steps = int(num_steps)
+        self.order = order
+        self.entropy_kind = entropy_kind
+        self.renyi_alpha = renyi_alpha
+        self.temperature = temperature
+        self.top_p = top_p
+        self.refine_sweeps = int(refine_sweeps)
+        self.refine_fraction = float(refine_fraction)
+        self.track_energy = track_energy
+
+    # ------------------------------------------------------------------ schedule
+    def reveal_counts(self, n: Tensor) -> Tensor:
+        """``[T, B]`` tokens to reveal at each step for rows with ``n`` free positions."""
+        T = self.num_steps
+        s = torch.arange(T + 1, dtype=torch.float64)
+        frac = self.schedule.alpha(1.0 - s / T)
+        frac = (frac - frac[0]) / (1.0 - frac[0])  # alpha(1) = eps: start from nothing revealed
+        revealed = torch.ceil(frac.unsqueeze(1) * n.double().cpu().unsqueeze(0) - 1e-9).long()
+        revealed[-1] = n.cpu()
+        return (revealed[1:] - revealed[:-1]).clamp(min=0)
+
+    def rate(self, step: int) -> Tensor:
+        return 1.0 - self.schedule.alpha(torch.tensor(1.0 - step / self.num_steps, dtype=torch.float64))
+
+    # ------------------------------------------------------------------ scoring
+    def scores(self, logp: Tensor, cols: Tensor, generator) -> Tensor:
+        """Higher = revealed earlier. ``cols``: the position of each scored row."""
+        if self.order in ("entropy_high", "entropy_low"):
+            h = entropy(logp.double(), self.entropy_kind, self.renyi_alpha)
+            return h if self.order == "entropy_high" else -h
+        if self.order == "confidence":
+            return logp.max(-1).values.double()
+        if self.order == "margin":
+            top2 = logp.double().exp().topk(2, dim=-1).values
+            return top2[:, 0] - top2[:, 1]
+        if self.order == "random":
+            return uniform((logp.shape[0],), generator=generator, device=logp.device, dtype=torch.float64)
+        return -cols.double()  # left_to_right
+
+    def _choose(self, positions: Tensor, score: Tensor, k: Tensor) -> Tensor:
+        """The ``k[b]`` best-scoring of row ``b``'s ``positions`` (ties: leftmost first)."""
+        B, L = positions.shape
+        full = torch.full((B, L), -math.inf, dtype=torch.float64, device=positions.device)
+        full[positions] = score
+        # stable tie-break by position: subtract a tiny ramp
+        full = full - torch.arange(L, device=positions.device, dtype=torch.float64) * 1e-12
+        order = full.argsort(dim=1, descending=True)
+        rank = torch.empty_like(order)
+        rank.scatter_(1, order, torch.arange(L, device=positions.device).expand(B, L))
+        return positions & (rank < k.to(positions.device).unsqueeze(1))
+
+    # ------------------------------------------------------------------ loop
+    def init_state(self, state: SamplerState) -> None:
+        free = state.valid & ~state.fixed
+        state.extra.update(
+            free=free,
+            counts=self.reveal_counts(free.sum(1)),
+            sweeps_left=self.refine_sweeps,
+            entropy_sum=[],
+            energy=[],
+        )
+        state.done = not bool(free.any())
+
+    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
+        if state.step < self.num_steps:
+            self._reveal_step(state, denoiser)
+        else:
+            self._refine_sweep(state, denoiser)
+        if self.track_energy:
+            state.extra["energy"].append(self.energy(state, denoiser))
+        state.step += 1
+        state.done = state.step >= self.num_steps and state.extra["sweeps_left"] == 0
+        return state
+
+    def _reveal_step(self, state: SamplerState, denoiser: Denoiser) -> None:
+        masked = (state.x == self.vocab.mask_id) & state.extra["free"]
+        rows = masked.any(1).nonzero(as_tuple=True)[0]
+        k = state.extra["counts"][state.step].to(state.x.device)
+        if len(rows) == 0:
+            state.extra["entropy_sum"].append(torch.zeros(state.x.shape[0], dtype=torch.float64))
+            return
+        sub = masked[rows]
+        logp = denoiser(state.x[rows], self.rate(state.step).expand(len(rows)).to(state.x.device), state.valid[rows], sub)
+        h = entropy(logp.double(), self.entropy_kind, self.renyi_alpha)
+        esum = torch.zeros(state.x.shape[0], dtype=torch.float64, device=state.x.device)
+        esum[rows] = torch.zeros(len(rows), dtype=torch.float64, device=state.x.device).index_add(
+            0, sub.nonzero(as_tuple=True)[0], h
+        )
+        state.extra["entropy_sum"].append(esum.cpu())
+        cols = sub.nonzero(as_tuple=True)[1]
+        score = h if self.order == "entropy_high" else (-h if self.order == "entropy_low" else self.scores(logp, cols, state.generator))
+        chosen = self._choose(sub, score, k[rows])
+        pick = chosen[sub]  # which of the scored positions are revealed
+        values = sample_categorical(logp[pick], generator=state.generator, temperature=self.temperature, top_p=self.top_p)
+        x_rows = state.x[rows]
+        x_rows[chosen] = values
+        state.x[rows] = x_rows
+        state.nfe[rows] += 1
+        state.calls += 1
+
+    def loo(self, state: SamplerState, denoiser: Denoiser, sites: Tensor, chunk: int = 256) -> tuple[Tensor, Tensor]:
+        """Leave-one-out log-probabilities ``[N, V]`` at the ``sites`` (row-major): each
+        site predicted with only itself masked. Returns ``(logp, row index of each)``."""
+        b_idx, l_idx = sites.nonzero(as_tuple=True)
+        outs = []
+        for i in range(0, len(b_idx), chunk):
+            b, l = b_idx[i : i + chunk], l_idx[i : i + chunk]
+            x = state.x[b].clone()
+            x[torch.arange(len(b)), l] = self.vocab.mask_id
+            pos = torch.zeros_like(x, dtype=torch.bool)
+            pos[torch.arange(len(b)), l] = True
+            rate = torch.full((len(b),), 1.0 / max(1, x.shape[1]), dtype=torch.float64, device=x.device)
+            outs.append(denoiser(x, rate, state.valid[b], pos))
+        if not outs:
+            return torch.zeros(0, self.vocab.size, device=state.x.device), b_idx
+        return torch.cat(outs), b_idx
+
+    def _refine_sweep(self, state: SamplerState, denoiser: Denoiser) -> None:
+        free = state.extra["free"]
+        filled = free & (state.x != self.vocab.mask_id)
+        logp, _ = self.loo(state, denoiser, filled)
+        state.nfe += filled.sum(1)
+        state.calls += 1
+        h = entropy(logp.double(), self.entropy_kind, self.renyi_alpha)
+        cols = filled.nonzero(as_tuple=True)[1]
+        score = h if self.order in ("entropy_high",) else self.scores(logp, cols, state.generator)
+        k = torch.ceil(self.refine_fraction * filled.sum(1).double()).long()
+        chosen = self._choose(filled, score, k)
+        pick = chosen[filled]
+        state.x[chosen] = sample_categorical(logp[pick], generator=state.generator, temperature=self.temperature, top_p=self.top_p)
+        state.extra["sweeps_left"] -= 1
+
+    @torch.no_grad()
+    def energy(self, state: SamplerState, denoiser: Denoiser) -> Tensor:
+        """D-cMRF energy of each row's filled free tokens (see module docstring)."""
+        filled = state.extra["free"] & (state.x != self.vocab.mask_id)
+        logp, rows = self.loo(state, denoiser, filled)
+        tokens = state.x[filled]
+        terms = -logp.gather(1, tokens.unsqueeze(1)).squeeze(1).double()
+        out = torch.zeros(state.x.shape[0], dtype=torch.float64, device=state.x.device)
+        return out.index_add(0, rows, terms).cpu()
+
+    def trace(self, state: SamplerState) -> dict:
+        """Per-step ``entropy_sum`` (masked positions, before each reveal step) and
+        ``energy`` (after each step, when tracked), each ``[steps, B]``."""
+        out = {"entropy_sum": torch.stack(state.extra["entropy_sum"]) if state.extra["entropy_sum"] else None}
+        if state.extra["energy"]:
+            out["energy"] = torch.stack(state.extra["energy"])
+        return out
