@@ -27,6 +27,11 @@ COMPANIONS = {
     ("sampler", "autoregressive"): AR[:2],
     ("domain", "protein"): ["data.symbols=ACDEFGHIKLMNPQRSTVWY", "data.motifs=[]", "data.order=1"],
     ("domain", "rna"): ["data.symbols=ACGU", "data.motifs=[]"],
+    **{("domain", t): ["data=text"] for t in ("text_char", "text_byte", "text_bpe", "text_gpt2", "text_bert", "text_hf")},
+    **{("data", t): ["domain=text_char"] for t in ("text", "text_pydoc", "text_lm1b", "text_owt")},
+    ("sampler", "semi_ar"): ["sampler.block_length=8"],  # the model's length; 16-token samples slide a window
+    ("backbone", "hf_mlm"): ["backbone.config.hidden_size=16", "backbone.config.num_hidden_layers=1",
+                             "backbone.config.num_attention_heads=2", "backbone.config.intermediate_size=32"],
 }
 TINY_BACKBONE = {"d_model": 16, "n_layers": 1, "n_heads": 2, "dropout": 0.0}
 TINY_DATA = {"seq_len": 16, "train_tokens": 4096, "valid_tokens": 512, "test_tokens": 512, "record_length": 256}
@@ -60,6 +65,10 @@ def _records_fixture(tmp_path: Path) -> list[str]:
 
 
 DATA_FIXTURES["recipes.records.RecordData"] = _records_fixture
+
+from text.textfiles import text_config_fixture as _text_fixture  # noqa: E402
+
+DATA_FIXTURES["recipes.text.TextData"] = _text_fixture
 
 
 def compose_run(overrides: list[str]) -> dict:

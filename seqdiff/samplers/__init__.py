@@ -14,3 +14,11 @@ __all__ = [
     "SamplerState",
     "sample_categorical",
 ]
+
+from seqdiff.samplers.semi_ar import SemiAutoregressiveSampler
+
+__all__ += ["SemiAutoregressiveSampler"]
+
+from seqdiff.samplers.ordered import OrderedSampler
+
+__all__ += ["OrderedSampler"]

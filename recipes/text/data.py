@@ -1,0 +1,284 @@
+"""The text data source: corpus -> split -> tokens -> wrapped or padded rows.
+
+``train_batch(step, B)`` is a pure function of ``(seed, step)``: wrapped rows start at
+random offsets of the training stream (nanoGPT), padded rows are drawn uniformly.
+``eval_batches`` tiles each held-out stream without overlap (the final partial window is
+dropped: see :class:`recipes.windows.WindowData`) or lists its padded rows in order.
+
+What the likelihood counts, stated in :meth:`reference` and printed by ``seqdiff eval``:
+every position with ``valid=True`` is scored, i.e. document tokens plus the ``[BOS]`` /
+``[EOS]`` this policy inserted (MDLM counted its inserted BOS/EOS too; our default
+inserts no BOS, and EOS only as a document separator). Padding is never scored.
+:meth:`eval_units` gives the characters of document text behind each row (specials
+count 0), so the same NELBO is also reported in bits per character, which does not
+depend on the tokenizer.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterator
+
+import torch
+from torch import Tensor
+
+from recipes.text.corpus import SPLITS, CorpusSpec, split_corpus
+from recipes.text.packing import Packed, pad_rows, wrap_stream
+from recipes.windows import WindowData
+from seqdiff.errors import ConfigError, DataError
+from seqdiff.utils.seeding import generator
+
+MODES = ("wrap", "pad")
+Batch = tuple[Tensor, Tensor]
+
+
+class TextData:
+    """Rows of ``seq_len`` tokens from a text corpus.
+
+    Args:
+        domain: a :class:`recipes.text.TextDomain` (any domain with ``encode``, ``vocab``
+            and ``bos_id``/``eos_id`` works).
+        corpus: corpus and split settings, see :class:`recipes.text.corpus.CorpusSpec`.
+        seq_len: row length in tokens.
+        mode: ``wrap`` or ``pad`` (see :mod:`recipes.text.packing`).
+        bos, eos: insert ``[BOS]`` before / ``[EOS]`` after every document.
+        row_specials: wrap only; MDLM's ``[BOS] ... [EOS]`` around every row.
+        overflow: pad only; ``split`` long documents over several rows or ``truncate``.
+        score_specials: ``False`` gives the specials whose position is known in advance
+            (the row [BOS]/[EOS] of ``row_specials``; in pad mode the [BOS] starting a
+            row) as fixed context: visible, never masked or scored (bd3lms'
+            ``ignore_bos``). [EOS] after a document carries information (where the
+            text ends) and is always scored.
+        seed: training-row placement.
+    """
+
+    unit = "token"
+
+    def __init__(
+        self,
+        domain,
+        corpus: dict | CorpusSpec,
+        seq_len: int = 256,
+        mode: str = "wrap",
+        bos: bool = False,
+        eos: bool = True,
+        row_specials: bool = False,
+        overflow: str = "split",
+        score_specials: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"data.mode must be one of {MODES}, got {mode!r}")
+        if overflow not in ("split", "truncate"):
+            raise ConfigError(f"data.overflow must be split or truncate, got {overflow!r}")
+        if row_specials and mode != "wrap":
+            raise ConfigError("data.row_specials is MDLM's wrapped-row format; with mode=pad use bos/eos")
+        n_row = 2 if row_specials else 0
+        if seq_len < 1 + n_row:
+            raise ConfigError(f"data.seq_len must be at least {1 + n_row}, got {seq_len}")
+        self.domain = domain
+        self.spec = CorpusSpec.from_config(corpus)
+        self.seq_len, self.mode, self.seed = int(seq_len), mode, int(seed)
+        self.bos, self.eos, self.row_specials, self.overflow = bool(bos), bool(eos), bool(row_specials), overflow
+        self.score_specials = bool(score_specials)
+        need = [r for r, on in (("bos", bos or row_specials), ("eos", eos or row_specials)) if on]
+        for role in need:
+            rid = getattr(domain, f"{role}_id", None)
+            if rid is None:
+                raise ConfigError(f"data.{role}: the {getattr(domain, 'name', 'domain')} tokenizer has no {role.upper()} token")
+            if rid in domain.vocab.never_generate:
+                raise ConfigError(f"data inserts [{role.upper()}] but the domain marks it never-generated; "
+                                  f"set domain.{role}=true")
+        self.pad_id = domain.vocab.pad_id
+        t0 = time.perf_counter()
+        splits = split_corpus(self.spec)
+        self._sizes = splits.sizes()
+        self.packed: dict[str, Packed] = {}
+        for s in SPLITS:
+            docs = splits.get(s)
+            enc = _encode(domain, docs)
+            bos_id = domain.bos_id if bos else None
+            eos_id = domain.eos_id if eos else None
+            if mode == "wrap":
+                self.packed[s] = wrap_stream(enc, bos_id=bos_id, eos_id=eos_id)
+            else:
+                self.packed[s] = pad_rows(enc, self.seq_len, pad_id=self.pad_id, bos_id=bos_id, eos_id=eos_id, overflow=overflow)
+        self.prepare_seconds = time.perf_counter() - t0
+        if self._num_tokens("train") == 0:
+            raise DataError(f"{self.spec.path or self.spec.builtin}: the training split has no tokens")
+        self._content_len = self.seq_len - n_row
+        if mode == "wrap":
+            streams = {s: [p.ids] for s, p in self.packed.items() if len(p.ids)}
+            try:
+                self._windows = WindowData(streams, self._content_len, seed=self.seed, pad_id=self.pad_id)
+            except ValueError as e:
+                raise DataError(f"{self.spec.path or self.spec.builtin}: {e}; lower data.seq_len") from None
+        print(f"data: {self.describe_sizes()} ({self.prepare_seconds:.1f} s)", file=sys.stderr)
+
+    # ------------------------------------------------------------------ sizes
+    def _num_tokens(self, split: str) -> int:
+        p = self.packed[split]
+        return int(p.valid.sum()) if p.valid is not None else len(p.ids)
+
+    def num_tokens(self, split: str) -> int:
+        return self._num_tokens(split)
+
+    def describe_sizes(self) -> str:
+        return ", ".join(f"{s} {self._sizes[s]['characters']:,} chars / {self._num_tokens(s):,} tokens" for s in SPLITS)
+
+    # ------------------------------------------------------------------ rows
+    def _add_row_specials(self, x: Tensor) -> Tensor:
+        if not self.row_specials:
+            return x
+        B = x.shape[0]
+        bos = torch.full((B, 1), self.domain.bos_id, dtype=torch.long)
+        eos = torch.full((B, 1), self.domain.eos_id, dtype=torch.long)
+        return torch.cat([bos, x, eos], dim=1)
+
+    def known_specials(self, x: Tensor) -> Tensor:
+        """Positions whose token is known before reading the text: the row [BOS]/[EOS] of
+        ``row_specials``; in pad mode a [BOS] in the first position."""
+        known = torch.zeros_like(x, dtype=torch.bool)
+        if self.row_specials:
+            known[:, 0] = known[:, -1] = True
+        elif self.mode == "pad" and self.bos:
+            known[:, 0] = x[:, 0] == self.domain.bos_id  # continuation rows of split documents have none
+        return known
+
+    def _rows(self, x: Tensor, valid: Tensor) -> Batch:
+        if self.score_specials:
+            return x, valid
+        return x, valid, self.known_specials(x)
+
+    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:
+        if self.mode == "wrap":
+            x, _ = self._windows.train_batch(step, batch_size, rank=rank, world_size=world_size)
+            x = self._add_row_specials(x)
+            return self._rows(x, torch.ones_like(x, dtype=torch.bool))
+        p = self.packed["train"]
+        gen = generator(self.seed, int(step))
+        idx = torch.randint(len(p.ids), (batch_size * world_size,), generator=gen)[rank * batch_size : (rank + 1) * batch_size]
+        return self._rows(p.ids[idx], p.valid[idx])
+
+    def _eval_rows(self, split: str, max_sequences: int | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Held-out rows, their valid masks and characters per row."""
+        if split not in SPLITS:
+            raise ConfigError(f"eval split must be one of {SPLITS}, got {split!r}")
+        p = self.packed[split]
+        if self.mode == "wrap":
+            L = self._content_len
+            n = (len(p.ids) // L) * L
+            if len(p.ids) == 0:
+                raise DataError(f"the {split} split is empty (data.corpus.split_fractions gives it nothing); "
+                                f"evaluate another split, e.g. eval.split={'valid' if split != 'valid' else 'test'}")
+            if n == 0:
+                raise DataError(
+                    f"{split} split: {len(p.ids)} tokens, fewer than one row of {L}; "
+                    "lower data.seq_len or give it a larger share (data.corpus.split_fractions)"
+                )
+            x = self._add_row_specials(p.ids[:n].view(-1, L))
+            chars = p.chars[:n].view(-1, L).sum(1)
+            valid = torch.ones_like(x, dtype=torch.bool)
+        else:
+            if len(p.ids) == 0:
+                raise DataError(f"the {split} split is empty (data.corpus.split_fractions gives it nothing); "
+                                f"evaluate another split, e.g. eval.split={'valid' if split != 'valid' else 'test'}")
+            x, valid, chars = p.ids, p.valid, p.chars.sum(1)
+        if max_sequences is not None:
+            x, valid, chars = x[:max_sequences], valid[:max_sequences], chars[:max_sequences]
+        return x, valid, chars.long()
+
+    def eval_batches(self, split: str = "valid", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[Batch]:
+        x, valid, _ = self._eval_rows(split, max_sequences)
+        for i in range(0, len(x), batch_size):
+            yield self._rows(x[i : i + batch_size], valid[i : i + batch_size])
+
+    def eval_units(self, split: str = "valid", max_sequences: int | None = None) -> tuple[str, Tensor]:
+        """Characters of document text in each eval row (same order as eval_batches)."""
+        return "char", self._eval_rows(split, max_sequences)[2]
+
+    # ------------------------------------------------------------------ sampling helpers
+    def sample_condition(self, n: int, seed: int = 0):
+        """What unconditional samples are conditioned on, like the data: in pad mode each
+        row's length is drawn from the training rows (p(x) = p(len) p(x | len)) and a
+        leading [BOS] is fixed; with ``row_specials`` the row [BOS]/[EOS]. None otherwise."""
+        from seqdiff.samplers import Condition
+
+        L = self.seq_len
+        if self.mode == "pad":
+            lengths = self.packed["train"].valid.sum(1)
+            pick = lengths[torch.randint(len(lengths), (n,), generator=generator(self.seed, seed, 0x1E4))]
+            valid = torch.arange(L).unsqueeze(0) < pick.unsqueeze(1)
+            tokens = torch.zeros(n, L, dtype=torch.long)
+            fixed = torch.zeros(n, L, dtype=torch.bool)
+            if self.bos:
+                tokens[:, 0], fixed[:, 0] = self.domain.bos_id, True
+            return Condition(tokens, fixed, valid)
+        if self.row_specials:
+            tokens = torch.zeros(L, dtype=torch.long)
+            tokens[0], tokens[-1] = self.domain.bos_id, self.domain.eos_id
+            fixed = torch.zeros(L, dtype=torch.bool)
+            fixed[0] = fixed[-1] = True
+            return Condition(tokens, fixed)
+        return None
+
+    def real_rows(self, split: str, n: int) -> tuple[Tensor, Tensor]:
+        x, valid, _ = self._eval_rows(split, n)
+        return x, valid
+
+    # ------------------------------------------------------------------ reports
+    def counting(self) -> str:
+        """One line: what the perplexity counts (printed by ``seqdiff eval``)."""
+        parts = [f"{self.mode} mode"]
+        given = "given as context, not scored" if not self.score_specials else "counted (as MDLM did)"
+        if self.row_specials:
+            parts.append(f"[BOS]/[EOS] around every row (MDLM's format): {given}")
+        ins = [r for r, on in (("[BOS] before", self.bos), ("[EOS] after", self.eos)) if on]
+        parts.append((" and ".join(ins) + " each document, counted as tokens") if ins else "no BOS/EOS inserted")
+        if self.mode == "pad" and self.bos and not self.score_specials:
+            parts.append(f"the [BOS] starting each row {given}")
+        if self.mode == "pad":
+            parts.append("padding never scored" + (", long documents truncated" if self.overflow == "truncate" else ""))
+        parts.append("bits/char divide by document characters (specials count 0)")
+        return "; ".join(parts)
+
+    def reference(self) -> dict:
+        splits = {}
+        for s in SPLITS:
+            p = self.packed[s]
+            splits[s] = {
+                **self._sizes[s],
+                "tokens": self._num_tokens(s),
+                "bos_inserted": p.bos_inserted,
+                "eos_inserted": p.eos_inserted,
+                "truncated_tokens": p.truncated_tokens,
+            }
+        train = splits["train"]
+        return {
+            "counting": self.counting(),
+            "policy": {"mode": self.mode, "bos": self.bos, "eos": self.eos, "row_specials": self.row_specials,
+                       "overflow": self.overflow, "score_specials": self.score_specials, "seq_len": self.seq_len},
+            "corpus": self.spec.describe(),
+            "splits": splits,
+            "chars_per_token": train["characters"] / max(1, train["tokens"]),
+            "tokenizer": self.domain.describe() if hasattr(self.domain, "describe") else {},
+        }
+
+    def score_samples(self, tokens: Tensor) -> dict:
+        """Text sample statistics next to the same statistics of real held-out rows."""
+        from recipes.text.metrics import text_sample_stats
+
+        return text_sample_stats(self, tokens)
+
+
+def _encode(domain, docs) -> list[tuple[list[int], list[int]]]:
+    """Token ids and characters per token of every document."""
+    tok = getattr(domain, "tokenizer", None)
+    if tok is not None:
+        return list(tok.encode_batch_with_counts([d.text for d in docs], where=[d.where for d in docs]))
+    out = []  # a character domain (e.g. recipes.alphabet.AlphabetDomain): one character per id
+    for d in docs:
+        ids = domain.encode(d.text, where=d.where)
+        out.append((ids, [1] * len(ids)))
+    return out
