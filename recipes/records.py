@@ -141,9 +141,13 @@ class RecordData:
             rows = [self._row(r, 0) for r in recs[i : i + batch_size]]
             yield torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
 
-    def sample_lengths(self, n: int, seed: int) -> Tensor:
-        """Lengths of ``n`` training records drawn at random: samples get real-looking lengths."""
+    def sample_condition(self, n: int, seed: int = 0):
+        """Unconditional samples take their lengths from training records (p(x) = p(len)
+        p(x | len)): a ``Condition`` whose ``valid`` mask is each row's length."""
+        from seqdiff.samplers import Condition
+
         recs = self.splits["train"]
-        gen = generator(seed, 7)
-        pick = torch.randint(len(recs), (n,), generator=gen)
-        return torch.tensor([min(len(recs[int(i)]), self.seq_len) for i in pick])
+        pick = torch.randint(len(recs), (n,), generator=generator(self.seed, seed, 7))
+        lengths = torch.tensor([min(len(recs[int(i)]), self.seq_len) for i in pick])
+        valid = torch.arange(self.seq_len).unsqueeze(0) < lengths.unsqueeze(1)
+        return Condition(torch.zeros(n, self.seq_len, dtype=torch.long), torch.zeros(n, self.seq_len, dtype=torch.bool), valid)

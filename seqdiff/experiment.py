@@ -60,8 +60,11 @@ class Experiment:
             raise ConfigError("sampler: missing _target_")
         fn = locate(cfg["_target_"], section="sampler", trusted=self.trusted)
         extra: dict[str, Any] = {"vocab": self.vocab}
-        if "schedule" in inspect.signature(fn).parameters and "schedule" not in cfg:
+        params = inspect.signature(fn).parameters
+        if "schedule" in params and "schedule" not in cfg:
             extra["schedule"] = getattr(self.process, "schedule", None)
+        if "block_length" in params and cfg.get("block_length") is None:
+            cfg["block_length"] = self.default_length()  # semi-AR windows are the trained length
         sampler = instantiate(cfg, section="sampler", trusted=self.trusted, **extra)
         ar_sampler = type(sampler).__name__ == "AutoregressiveSampler"
         if (self.process.kind == "autoregressive") != ar_sampler:

@@ -151,6 +151,8 @@ def _experiment_from_checkpoint(cfg: DictConfig) -> Experiment:
 def sample(cfg: DictConfig) -> None:
     exp = _experiment_from_checkpoint(cfg)
     condition = condition_from_config(exp.domain, cfg.condition, cfg.length or exp.default_length())
+    if condition is None and not cfg.length:
+        condition = _data_condition(exp, int(cfg.num_samples), int(cfg.seed))
     length = condition.length if condition is not None else (cfg.length or exp.default_length())
     t0 = time.perf_counter()
     out = exp.generate(int(cfg.num_samples), length, condition, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
@@ -270,6 +272,17 @@ def _evaluate_and_report(exp: Experiment, cfg: DictConfig, run_dir: Path) -> dic
 
 
 # --------------------------------------------------------------------------- eval extras
+def _data_condition(exp: Experiment, n: int, seed: int):
+    """Padded data (text in pad mode, whole records) conditions unconditional samples on
+    lengths drawn from the data. Sampling must not need the corpus, so if the data cannot
+    be opened here (moved files), samples are full length and a note says so."""
+    try:
+        return _length_condition(exp.data, n, seed)
+    except (SeqdiffError, OSError) as e:
+        print(f"note: sampling at full length; the run's data is not readable here ({e})", file=sys.stderr)
+        return None
+
+
 def _length_condition(data: Any, n: int, seed: int):
     """What the data source conditions unconditional samples on (e.g. padded text: a row
     length drawn from the data and its leading [BOS]); None for most sources."""
