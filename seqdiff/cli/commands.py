@@ -19,7 +19,7 @@ from seqdiff.errors import CheckpointError, ConfigError, SeqdiffError
 from seqdiff.eval.likelihood import evaluate_likelihood, ratio_ci
 from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
 from seqdiff.experiment import MODEL_SECTIONS, Experiment, build_experiment, load
-from seqdiff.train.distributed import broadcast_object, init_distributed, shutdown
+from seqdiff.train.distributed import barrier, broadcast_object, init_distributed, shutdown
 from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
 from seqdiff.utils.instantiate import instantiate
 from seqdiff.eval.plots import summary_table
@@ -93,11 +93,12 @@ def train(cfg: DictConfig) -> None:
         exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config,
         seed=int(cfg.seed), artifacts=exp.domain, log=say,
     )
-    try:
-        result = trainer.fit()
-    finally:
-        if dist.enabled and not dist.is_main:
-            shutdown()
+    result = trainer.fit()  # on error torchrun tears every rank down
+    if dist.enabled:
+        # Leave the group together (a rank tearing gloo down while a peer still talks to it
+        # aborts in C++); rank 0 then evaluates on its own.
+        barrier()
+        shutdown()
     msg = f"trained {result.step} steps in {result.seconds:.1f} s"
     if result.stopped_early:
         msg += f" (stopped early: {result.stopped_early})"
@@ -111,8 +112,6 @@ def train(cfg: DictConfig) -> None:
     report["train"] = {"steps": result.step, "seconds": result.seconds, "stopped_early": result.stopped_early,
                        "world_size": dist.world_size}
     atomic_write_json(run_dir / "eval.json", report)
-    if dist.enabled:
-        shutdown()
 
 
 # --------------------------------------------------------------------------- sample / eval

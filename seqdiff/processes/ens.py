@@ -10,12 +10,13 @@ in ``k``. A temperature ``lambda`` relaxes the order with Gumbel noise,
 
 The per-token entropies :math:`H_i = H(p(\cdot \mid x_{-i}))` are leave-one-out
 quantities. :func:`token_entropies` approximates them with ``groups`` forward passes:
-target positions are split at random into ``groups`` sets and each set is masked in
-turn (``groups`` equal to the number of targets is exact LOO). Which model supplies them
-is a choice made in :class:`~seqdiff.processes.MaskedDiffusion` (``ens_entropy``): the
-model being trained (default; refreshed every step, so the order follows the model as
-it learns, at the price of ``groups`` extra forward passes without gradient per step),
-or a frozen reference checkpoint (the paper's setting with a pretrained MLM).
+target positions are split at random into ``groups`` balanced sets and each set is masked
+in turn (``groups`` at least the number of targets is exact LOO: one site per pass).
+Which model supplies them is a choice made in :class:`~seqdiff.processes.MaskedDiffusion`
+(``ens_entropy``): the model being trained (default; refreshed every step, so the order
+follows the model as it learns, at the price of ``groups`` extra forward passes without
+gradient per step), or a frozen reference: a seqdiff checkpoint or a Hugging Face MLM
+directory (the paper's setting with a pretrained MLM).
 See ``docs/eags.md`` for what is confirmed from the paper and what is reconstructed.
 """
 
@@ -45,7 +46,14 @@ def token_entropies(
     if groups < 1:
         raise ValueError(f"token_entropies: groups must be >= 1, got {groups}")
     B, L = x0.shape
-    which = (uniform((B, L), generator=generator, device=x0.device) * groups).long().clamp(max=groups - 1)
+    # Balanced groups: each row's targets in a random order, dealt round-robin, so group
+    # sizes differ by at most one and ``groups >= n`` targets masks one site per pass
+    # (exact LOO). (Drawing a group per site independently left several sites sharing a
+    # group even with ``groups = n``, contradicting the docstring.)
+    key = uniform((B, L), generator=generator, device=x0.device, dtype=torch.float64).masked_fill(~targets, 2.0)
+    rank = torch.empty_like(x0)
+    rank.scatter_(1, key.argsort(dim=1), torch.arange(L, device=x0.device).expand(B, L))
+    which = rank % groups
     H = torch.zeros(B, L, dtype=torch.float32, device=x0.device)
     for g in range(groups):
         sel = targets & (which == g)

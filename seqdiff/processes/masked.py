@@ -261,18 +261,15 @@ class MaskedDiffusion:
         self, model: Backbone, x0: Tensor, valid: Tensor, targets: Tensor, *, generator=None
     ) -> Tensor:
         """Per-token LOO entropies for ENS from the model itself (``ens_entropy="self"``,
-        eval mode, no gradient) or from a frozen reference checkpoint (a path)."""
+        eval mode, no gradient) or from a frozen reference: a seqdiff checkpoint, or a
+        Hugging Face masked-LM directory (the pretrained MLM of Diffusion-EAGS)."""
         if self.ens_entropy == "self":
             net, proc = unwrap(model), self
         else:
             if self._ens_reference is None:
-                from seqdiff.experiment import load  # lazy: the process stays importable alone
-
-                ref = load(self.ens_entropy)
-                if ref.vocab.describe_difference(self.vocab):
-                    raise ValueError(f"ens_entropy: {self.ens_entropy} has a different vocabulary")
-                self._ens_reference = ref
-            net, proc = self._ens_reference.model.to(x0.device), self._ens_reference.process
+                self._ens_reference = self._load_reference(str(self.ens_entropy))
+            net, proc = self._ens_reference
+            net = net.to(x0.device)
         was_training = net.training
         net.eval()
         try:
@@ -284,6 +281,30 @@ class MaskedDiffusion:
             return token_entropies(fn, x0, valid, targets, mask_id=self.vocab.mask_id, groups=self.ens_groups, generator=generator)
         finally:
             net.train(was_training)
+
+    def _load_reference(self, path: str) -> tuple[Backbone, "MaskedDiffusion"]:
+        """The frozen ENS entropy model named by ``ens_entropy`` and the process that reads it."""
+        import json
+        from pathlib import Path
+
+        hf_config = Path(path).expanduser() / "config.json"
+        try:
+            is_hf = hf_config.is_file() and "model_type" in json.loads(hf_config.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            is_hf = False
+        if is_hf:  # a Hugging Face MLM directory (a seqdiff checkpoint's config.json has no model_type)
+            from seqdiff.backbones.hf_mlm import HFMaskedLM  # lazy: transformers only when asked for
+
+            net = HFMaskedLM(self.vocab.size, self.vocab, path=str(Path(path).expanduser()))
+            net.requires_grad_(False)
+            return net, self
+        from seqdiff.experiment import load  # lazy: the process stays importable alone
+
+        ref = load(path)
+        if ref.vocab.describe_difference(self.vocab):
+            raise ValueError(f"ens_entropy: {path} has a different vocabulary")
+        ref.model.requires_grad_(False)
+        return ref.model, ref.process
 
     def loss(
         self,

@@ -172,19 +172,30 @@ class OrderedSampler(Sampler):
 
     def _reveal_step(self, state: SamplerState, denoiser: Denoiser) -> None:
         masked = (state.x == self.vocab.mask_id) & state.extra["free"]
-        rows = masked.any(1).nonzero(as_tuple=True)[0]
         k = state.extra["counts"][state.step].to(state.x.device)
+        # Rows with nothing to reveal at this step (more steps than free positions) are not
+        # run: their state does not change until their next reveal step, whose entropy sum
+        # is therefore also theirs here (filled in below, NaN until then).
+        has_mask = masked.any(1)
+        rows = (has_mask & (k > 0)).nonzero(as_tuple=True)[0]
+        esum = torch.zeros(state.x.shape[0], dtype=torch.float64)
+        esum[(has_mask & (k == 0)).cpu()] = math.nan
+        trace = state.extra["entropy_sum"]
+        trace.append(esum)
         if len(rows) == 0:
-            state.extra["entropy_sum"].append(torch.zeros(state.x.shape[0], dtype=torch.float64))
             return
         sub = masked[rows]
         logp = denoiser(state.x[rows], self.rate(state.step).expand(len(rows)).to(state.x.device), state.valid[rows], sub)
         h = entropy(logp.double(), self.entropy_kind, self.renyi_alpha)
-        esum = torch.zeros(state.x.shape[0], dtype=torch.float64, device=state.x.device)
-        esum[rows] = torch.zeros(len(rows), dtype=torch.float64, device=state.x.device).index_add(
+        r = rows.cpu()
+        esum[r] = torch.zeros(len(rows), dtype=torch.float64, device=state.x.device).index_add(
             0, sub.nonzero(as_tuple=True)[0], h
-        )
-        state.extra["entropy_sum"].append(esum.cpu())
+        ).cpu()
+        for j in range(len(trace) - 2, -1, -1):  # back-fill the skipped steps of these rows
+            gap = r[torch.isnan(trace[j][r])]
+            if len(gap) == 0:
+                break
+            trace[j][gap] = esum[gap]
         cols = sub.nonzero(as_tuple=True)[1]
         score = h if self.order == "entropy_high" else (-h if self.order == "entropy_low" else self.scores(logp, cols, state.generator))
         chosen = self._choose(sub, score, k[rows])

@@ -1,0 +1,113 @@
+"""Unidirectional Mamba language model: the autoregressive baseline of MDLM's DNA table.
+
+Embedding, Mamba blocks (Add -> RMSNorm -> Mamba), final add + norm, LM head tied to
+the embedding -- mamba-ssm's ``MambaLMHeadModel``. At d=128, 4 layers and Caduceus'
+vocabulary (12 ids padded to 16) it has 468,608 parameters, the published "Mamba NTP
+d_model-128 n_layer-4". Every op is causal (left-padded conv, forward scan), so
+position ``i`` never sees tokens after ``i``.
+
+Incremental decoding keeps, per layer, the last ``d_conv`` conv inputs and the SSM
+state ``[B, E, N]``: O(1) work and memory per generated token, whatever the length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from seqdiff.backbones.base import Backbone, check_inputs
+from seqdiff.backbones.bimamba import _mask
+from seqdiff.backbones.mamba import Mamba, MambaBlock, RMSNorm, init_weights, padded_vocab
+
+
+@dataclass
+class MambaCache:
+    """Recurrent state of every layer after ``position`` tokens."""
+
+    conv: list[Tensor]
+    ssm: list[Tensor]
+    max_length: int
+    position: int = 0
+
+
+class ARMamba(Backbone):
+    """Causal Mamba LM obeying the backbone contract and the incremental-decoding protocol.
+
+    Args:
+        vocab_size: number of token ids.
+        d_model, n_layers: width and depth (MDLM's DNA baseline: 128, 4).
+        d_state, d_conv, expand, dt_rank: Mamba mixer shape.
+        time_conditioning: must be False (an AR model is not time-conditioned).
+        norm_eps, pad_vocab_multiple, tie_embeddings, residual_in_fp32: as :class:`BiMamba`.
+    """
+
+    causal = True
+    time_conditioned = False
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 128,
+        n_layers: int = 4,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int | str = "auto",
+        time_conditioning: bool = False,
+        norm_eps: float = 1e-5,
+        pad_vocab_multiple: int = 1,
+        tie_embeddings: bool = True,
+        residual_in_fp32: bool = True,
+    ) -> None:
+        super().__init__()
+        if time_conditioning:
+            raise ValueError("ARMamba: a causal (autoregressive) model takes no time conditioning")
+        self.vocab_size = vocab_size
+        V = padded_vocab(vocab_size, pad_vocab_multiple)
+        self.embedding = nn.Embedding(V, d_model)
+        mk = dict(d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank)
+        self.layers = nn.ModuleList(
+            MambaBlock(d_model, Mamba(d_model, **mk), norm_eps, residual_in_fp32) for _ in range(n_layers)
+        )
+        self.norm_f = RMSNorm(d_model, norm_eps)
+        self.lm_head = nn.Linear(d_model, V, bias=False)
+        init_weights(self, n_layers)
+        if tie_embeddings:
+            self.lm_head.weight = self.embedding.weight
+
+    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
+        check_inputs(x_t, attention_mask)
+        mask = _mask(attention_mask)
+        h = self.embedding(x_t)
+        residual = None
+        for layer in self.layers:
+            h, residual = layer(h, residual, mask)
+        return self.norm_f((h + residual).to(h.dtype))
+
+    def head(self, h: Tensor) -> Tensor:
+        return self.lm_head(h)[..., : self.vocab_size]
+
+    # ------------------------------------------------------------ incremental decoding
+    def init_cache(self, batch_size: int, max_length: int) -> MambaCache:
+        if batch_size < 1 or max_length < 1:
+            raise ValueError(f"ARMamba: init_cache needs batch_size, max_length >= 1, got {batch_size}, {max_length}")
+        w = self.embedding.weight
+        states = [layer.mixer.allocate_state(batch_size, w.device, w.dtype) for layer in self.layers]
+        return MambaCache(conv=[c for c, _ in states], ssm=[s for _, s in states], max_length=max_length)
+
+    @torch.no_grad()
+    def decode_step(self, tokens: Tensor, cache: MambaCache) -> Tensor:
+        """Feed ``tokens [B]`` at ``cache.position``; logits ``[B, V]`` for the next position."""
+        if tokens.dim() != 1 or tokens.shape[0] != cache.ssm[0].shape[0]:
+            raise ValueError(f"ARMamba: decode_step takes tokens [{cache.ssm[0].shape[0]}], got {tuple(tokens.shape)}")
+        if cache.position >= cache.max_length:
+            raise ValueError(f"ARMamba: cache is full (max_length={cache.max_length})")
+        h = self.embedding(tokens)
+        residual = None
+        for layer, conv, ssm in zip(self.layers, cache.conv, cache.ssm):
+            residual = layer.add(h, residual)
+            h = layer.mixer.step(layer.norm(residual.to(h.dtype)), conv, ssm)
+        cache.position += 1
+        return self.head(self.norm_f((h + residual).to(h.dtype)))
