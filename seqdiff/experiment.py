@@ -7,6 +7,7 @@ it in ``config.json``), so the same function rebuilds a run at training time and
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import torch
 from seqdiff.backbones.base import Backbone
 from seqdiff.errors import CheckpointError, ConfigError
 from seqdiff.samplers.base import Condition, SampleOutput, Sampler
+from seqdiff.samplers.keywords import KeywordCondition, keyword_variants
 from seqdiff.train.checkpoint import ARTIFACTS, Checkpoint, load_checkpoint
 from seqdiff.utils.instantiate import TRUSTED_PREFIXES, instantiate, locate
 from seqdiff.utils.seeding import derive_seed, generator
@@ -94,20 +96,21 @@ class Experiment:
         was_training = self.model.training
         self.model.eval()
         outs = []
+        denoiser = self.process.denoiser(self.model)
         try:
             for i, start in enumerate(range(0, num_samples, batch_size)):
                 n = min(batch_size, num_samples - start)
-                cond = condition
-                if condition is not None and condition.tokens.dim() == 2:
-                    cond = Condition(
-                        condition.tokens[start : start + n],
-                        condition.fixed[start : start + n],
-                        None if condition.valid is None else condition.valid[start : start + n],
-                    )
+                cond = _rows(condition, start, n)
                 gen = generator(seed, i, 3, device=device)
-                outs.append(
-                    sampler.sample(self.process.denoiser(self.model), n, length, cond, generator=gen, device=device)
-                )
+                if isinstance(cond, KeywordCondition):
+                    # Keywords are placed by this model (one call per keyword), per batch,
+                    # from their own stream so the sampler's draws do not depend on placement.
+                    try:
+                        cond = cond.resolve(denoiser, n, vocab=self.vocab, device=device,
+                                            generator=generator(seed, i, 5, device=device))
+                    except ValueError as e:  # e.g. no room left: a user-facing one-liner
+                        raise ConfigError(f"condition.{e}") from None
+                outs.append(sampler.sample(denoiser, n, length, cond, generator=gen, device=device))
         finally:
             self.model.train(was_training)
         trace = {}
@@ -122,11 +125,32 @@ class Experiment:
             trace=trace,
         )
 
+    def generate_with_keywords(self, keywords: list[str], num_samples: int, length: int | None = None, *,
+                               placement: str = "model", **kw) -> SampleOutput:
+        """Samples that contain every keyword (hard constraints, placed by the model):
+        ``run.generate_with_keywords(["cat", "dog"], 8, 64, sampler=run.build_sampler(cfg))``."""
+        length = length or self.default_length()
+        words = [keyword_variants(self.domain, w, where=f"keywords[{i}]") for i, w in enumerate(keywords)]
+        base = Condition.unconditional(length)
+        cond = KeywordCondition(base.tokens, base.fixed, keywords=words, placement=placement)
+        return self.generate(num_samples, length, cond, **kw)
+
     def default_length(self) -> int:
         data_cfg = self.config.get("data") or {}
         if "seq_len" in data_cfg:
             return int(data_cfg["seq_len"])
         raise ConfigError("sampling: no length given and the data config has no seq_len")
+
+
+def _rows(condition: Condition | None, start: int, n: int) -> Condition | None:
+    """Rows ``start .. start+n`` of a per-sample (2-D) condition; a shared one as is."""
+    if condition is None or condition.tokens.dim() == 1:
+        return condition
+    sl = slice(start, start + n)
+    valid = None if condition.valid is None else condition.valid[sl]
+    if isinstance(condition, KeywordCondition):
+        return dataclasses.replace(condition, tokens=condition.tokens[sl], fixed=condition.fixed[sl], valid=valid)
+    return Condition(condition.tokens[sl], condition.fixed[sl], valid)
 
 
 def build_experiment(

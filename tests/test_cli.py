@@ -94,8 +94,10 @@ def test_errors_are_one_line_with_nonzero_exit(run_dir, tmp_path):
     assert r.returncode == 2 and "checkpoint fixes the domain" in r.stderr
     r = run_cli("eval")
     assert r.returncode == 2 and "give checkpoint=RUN_DIR" in r.stderr
-    r = run_cli("train", "trainer.stepz=1")
-    assert r.returncode != 0 and "Could not override 'trainer.stepz'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", f"run_dir={tmp_path / 'r'}", "trainer.stepz=1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: trainer.stepz: no such key (did you mean trainer.steps?)")
+    assert not (tmp_path / "r").exists()
     r = run_cli("frobnicate")
     assert r.returncode == 2 and "unknown command" in r.stderr
 
@@ -120,3 +122,43 @@ def test_help_lists_groups_and_module_entry_point():
 
     exe = subprocess.run([str(Path(sys.executable).parent / "seqdiff"), "--help"], capture_output=True, text=True)
     assert exe.returncode == 0 and exe.stdout == run_cli("--help").stdout
+
+
+def test_multirun_gives_every_job_its_own_run_directory(tmp_path, capsys):
+    """``-m seed=0,1``: job k trains in run_dir/k with its own checkpoint and eval.json
+    (before, both jobs shared run_dir and the second resumed from the first)."""
+    sweep = tmp_path / "sweep"
+    tiny = [a for a in TINY if not a.startswith(("trainer.steps", "eval.num_samples"))]
+    assert main(["train", "-m", "seed=0,1", f"run_dir={sweep}", "trainer.steps=2", "eval.num_samples=0", *tiny]) == 0
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    weights = []
+    for k in (0, 1):
+        job = sweep / str(k)
+        ck = job / "checkpoints" / "step-00000002"
+        cfg = json.loads((ck / "config.json").read_text())
+        assert cfg["config"]["seed"] == k and cfg["step"] == 2
+        assert json.loads((job / "eval.json").read_text())["train"]["steps"] == 2
+        assert [json.loads(l)["step"] for l in (job / "metrics.jsonl").read_text().splitlines()] == [2]
+        assert (job / ".hydra" / "overrides.yaml").read_text().count(f"seed={k}") == 1
+        weights.append((ck / "model.safetensors").read_bytes())
+    assert weights[0] != weights[1]  # two seeds, two trainings: not one run resumed twice
+    assert "resumed" not in capsys.readouterr().out
+
+
+def test_tensorboard_event_files_hold_the_logged_metrics(tmp_path):
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install 'seqdiff[test]')")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "tb"
+    tiny = [a for a in TINY if a != "trainer.tensorboard=false"]
+    assert main(["train", f"run_dir={run}", "trainer.tensorboard=true", "eval.num_samples=0", *tiny]) == 0
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss", "bits_per_token", "lr", "grad_norm", "tokens_per_s", "valid_bits_per_token"} <= tags
+    metrics = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    loss = acc.Scalars("loss")
+    assert [e.step for e in loss] == [m["step"] for m in metrics] == [3, 6]
+    assert [e.value for e in loss] == pytest.approx([m["loss"] for m in metrics], rel=1e-6)

@@ -29,6 +29,7 @@ COMPANIONS = {
     ("domain", "rna"): ["data.symbols=ACGU", "data.motifs=[]"],
     **{("domain", t): ["data=text"] for t in ("text_char", "text_byte", "text_bpe", "text_gpt2", "text_bert", "text_hf")},
     **{("data", t): ["domain=text_char"] for t in ("text", "text_pydoc", "text_lm1b", "text_owt")},
+    ("data", "text_pairs"): ["domain=text_byte"],
     ("sampler", "semi_ar"): ["sampler.block_length=8"],  # the model's length; 16-token samples slide a window
     ("backbone", "hf_mlm"): ["backbone.config.hidden_size=16", "backbone.config.num_hidden_layers=1",
                              "backbone.config.num_attention_heads=2", "backbone.config.intermediate_size=32"],
@@ -70,6 +71,10 @@ from text.textfiles import text_config_fixture as _text_fixture  # noqa: E402
 
 DATA_FIXTURES["recipes.text.TextData"] = _text_fixture
 
+from eags.pairfiles import config_fixture as _pairs_fixture  # noqa: E402
+
+DATA_FIXTURES["recipes.text.PairData"] = _pairs_fixture
+
 
 def compose_run(overrides: list[str]) -> dict:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -86,8 +91,9 @@ def compose_run(overrides: list[str]) -> dict:
 
 def exercise(d: dict) -> None:
     exp = build_experiment(d)
-    x, valid = exp.data.train_batch(0, 4)
-    out = exp.process.loss(exp.model, x, valid, generator=torch.Generator().manual_seed(0))
+    x, valid, *fixed = exp.data.train_batch(0, 4)  # (x0, valid[, fixed]): pair data fixes its source
+    kw = {"fixed": fixed[0]} if fixed else {}
+    out = exp.process.loss(exp.model, x, valid, generator=torch.Generator().manual_seed(0), **kw)
     assert torch.isfinite(out.loss)
     out.loss.backward()
     sampler = exp.build_sampler({**d["sampler"], **({"num_steps": 4} if "num_steps" in d["sampler"] else {})})
@@ -107,7 +113,7 @@ def test_every_config_option_composes_and_instantiates(group, option, tmp_path):
     data_name = d0["data"]["_target_"]
     fixture = DATA_FIXTURES.get(data_name)
     if fixture is not None:
-        overrides += fixture(tmp_path)
+        overrides += fixture(tmp_path, d0) if getattr(fixture, "wants_config", False) else fixture(tmp_path)
         d0 = compose_run(overrides)
     exercise(d0)
 

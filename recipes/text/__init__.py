@@ -4,6 +4,7 @@ metrics and a Hugging Face causal-LM judge, and ``seqdiff tokenizer train``."""
 
 from recipes.text.data import TextData
 from recipes.text.domain import TextDomain
+from recipes.text.pairs import PairData
 from recipes.text.tokenizers import TextTokenizer
 
-__all__ = ["TextData", "TextDomain", "TextTokenizer"]
+__all__ = ["PairData", "TextData", "TextDomain", "TextTokenizer"]

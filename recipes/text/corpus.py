@@ -135,9 +135,10 @@ def _jsonl_documents(spec: CorpusSpec, f: Path, text: str) -> list[Document]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{f}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict) or spec.field not in obj:
-            keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-            raise DataError(f"{f}:{n}: no field {spec.field!r} (found {keys}); set data.corpus.field")
+        if not isinstance(obj, dict):
+            raise DataError(f"{f}:{n}: a JSON {type(obj).__name__}, expected a JSON object with a {spec.field!r} field")
+        if spec.field not in obj:
+            raise DataError(f"{f}:{n}: no field {spec.field!r} (found {sorted(obj)}); set data.corpus.field")
         value = obj[spec.field]
         if not isinstance(value, str):
             raise DataError(f"{f}:{n}: field {spec.field!r} is {type(value).__name__}, expected a string")

@@ -175,21 +175,29 @@ class TextTokenizer:
         meta_file = d / META
         if not meta_file.exists():
             raise ConfigError(f"{d}: no saved tokenizer ({META} missing)")
+        meta = _read_json(meta_file)
+        where = meta_file
         try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
             kind, roles = meta["kind"], meta["roles"]
             if (d / CHARS).exists() and kind == "char":
-                tok = cls(kind, roles, chars=json.loads((d / CHARS).read_text(encoding="utf-8")), info=meta.get("info"))
+                where = d / CHARS
+                tok = cls(kind, roles, chars=_read_json(d / CHARS), info=meta.get("info"))
             else:
                 from tokenizers import Tokenizer
 
                 if not (d / BACKEND).exists():
-                    raise ConfigError(f"{d}: {BACKEND} missing next to {META}")
-                tok = cls(kind, roles, backend=Tokenizer.from_file(str(d / BACKEND)), info=meta.get("info"))
-        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+                    raise ConfigError(f"{d / BACKEND}: missing next to {META}")
+                where = d / BACKEND
+                try:
+                    backend = Tokenizer.from_file(str(d / BACKEND))
+                except Exception as e:  # the tokenizers library raises a bare Exception
+                    raise ConfigError(f"{d / BACKEND}: not a readable tokenizers file ({' '.join(str(e).split())[:200]})") from None
+                tok = cls(kind, roles, backend=backend, info=meta.get("info"))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             if isinstance(e, ConfigError):
                 raise
-            raise ConfigError(f"{d}: unreadable saved tokenizer ({' '.join(str(e).split())[:200]})") from None
+            what = f"no {e}" if isinstance(e, KeyError) else " ".join(str(e).split())[:200]
+            raise ConfigError(f"{where}: unreadable saved tokenizer ({what}; expected kind, roles and size)") from None
         if meta.get("size") is not None and meta["size"] != len(tok):
             raise ConfigError(f"{d}: saved tokenizer has {len(tok)} tokens, {META} says {meta['size']}")
         return tok
@@ -299,10 +307,14 @@ def load_pretrained(kind: str, path: str | os.PathLike, *, lowercase: bool | Non
 
         if (d / "vocab.json").is_file() or not (d / BACKEND).is_file():
             _require(d, ["vocab.json", "merges.txt"], "GPT-2")
-            tok = GPT2Tokenizer(vocab=str(d / "vocab.json"), merges=str(d / "merges.txt"))
-            _check_size(tok, len(_read_json(d / "vocab.json")), d, "vocab.json")
+            vocab = _read_json(d / "vocab.json")
+            if not isinstance(vocab, dict) or not vocab:
+                raise ConfigError(f"{d / 'vocab.json'}: expected a JSON object mapping tokens to ids")
+            tok = _hf_call(lambda: GPT2Tokenizer(vocab=str(d / "vocab.json"), merges=str(d / "merges.txt")), d / "merges.txt", "GPT-2")
+            _check_size(tok, len(vocab), d, "vocab.json")
         else:
-            tok = GPT2Tokenizer.from_pretrained(str(d), local_files_only=True)
+            _read_json(d / BACKEND)
+            tok = _hf_call(lambda: GPT2Tokenizer.from_pretrained(str(d), local_files_only=True), d / BACKEND, "GPT-2")
         roles = {"bos": tok.bos_token, "eos": tok.eos_token, "unk": None, "mask": tok.mask_token, "pad": tok.pad_token}
         if roles["pad"] == roles["eos"]:
             roles["pad"] = None  # MDLM's GPT-2 setup: pad == eos == mask collisions; ours gets its own [PAD]
@@ -316,16 +328,20 @@ def load_pretrained(kind: str, path: str | os.PathLike, *, lowercase: bool | Non
             lines = [l for l in (d / "vocab.txt").read_text(encoding="utf-8").splitlines() if l.strip()]
             _check_size(tok, len(set(lines)), d, "vocab.txt")
         else:
-            tok = BertTokenizer.from_pretrained(str(d), local_files_only=True)
+            _read_json(d / BACKEND)
+            tok = _hf_call(lambda: BertTokenizer.from_pretrained(str(d), local_files_only=True), d / BACKEND, "BERT")
         roles = {"bos": tok.cls_token, "eos": tok.sep_token, "unk": tok.unk_token, "mask": tok.mask_token, "pad": tok.pad_token}
     elif kind == "hf":
         from transformers import AutoTokenizer
 
         if not any((d / n).is_file() for n in ("tokenizer_config.json", "config.json")):
             _require(d, ["tokenizer_config.json"], "Hugging Face")
+        for name in (BACKEND, "tokenizer_config.json"):
+            if (d / name).is_file():
+                _read_json(d / name)  # empty or corrupt JSON: name the file, not the directory
         try:
             tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # OSError/ValueError from transformers, a bare Exception from tokenizers
             raise ConfigError(f"{d}: cannot load a Hugging Face tokenizer ({' '.join(str(e).split())[:240]})") from None
         if getattr(tok, "backend_tokenizer", None) is None:
             raise ConfigError(f"{d}: {type(tok).__name__} has no fast (tokenizers) backend; convert it to tokenizer.json")
@@ -341,11 +357,27 @@ def load_pretrained(kind: str, path: str | os.PathLike, *, lowercase: bool | Non
                          info={"source": str(d)})
 
 
+def _hf_call(load, where: Path, what: str):
+    """A transformers/tokenizers constructor, its failure reported against ``where``."""
+    try:
+        return load()
+    except ConfigError:
+        raise
+    except Exception as e:  # OSError/ValueError from transformers, a bare Exception from tokenizers
+        raise ConfigError(f"{where}: cannot load the {what} tokenizer ({' '.join(str(e).split())[:240]})") from None
+
+
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte offset {e.start}); expected a JSON file") from None
+    if not text.strip():
+        raise ConfigError(f"{path}: empty file, expected JSON")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        raise ConfigError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
 
 
 def same_tokenizer(a: TextTokenizer, b: TextTokenizer) -> str | None:

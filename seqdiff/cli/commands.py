@@ -14,11 +14,12 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from seqdiff.cli.condition import condition_from_config
+from seqdiff.cli.condition import condition_from_config, with_keywords
 from seqdiff.errors import CheckpointError, ConfigError, SeqdiffError
 from seqdiff.eval.likelihood import evaluate_likelihood, ratio_ci
 from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
 from seqdiff.experiment import MODEL_SECTIONS, Experiment, build_experiment, load
+from seqdiff.train.checkpoint import list_checkpoints
 from seqdiff.train.distributed import barrier, broadcast_object, init_distributed, shutdown
 from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
 from seqdiff.utils.instantiate import instantiate
@@ -74,14 +75,49 @@ def train(cfg: DictConfig) -> None:
     run_config["overrides"] = [o for o in _overrides() if not o.startswith(("command=", "hydra."))]
     _set_threads(run_config["trainer"])
     dist = init_distributed(run_config["trainer"].get("device", "auto"))
-    run_dir = Path(cfg.run_dir)
+    run_dir = _run_dir(cfg)
     if dist.enabled:  # run_dir may hold a timestamp: every rank uses rank 0's
         own, run_dir = run_dir, Path(broadcast_object(str(run_dir)))
         if own != run_dir and dist.is_main is False:
             shutil.rmtree(own, ignore_errors=True)  # the empty directory Hydra made for this rank
     say = print if dist.is_main else (lambda *a, **k: None)
+    # Hydra made run_dir (and .hydra/ in it) before anything was validated: if this run
+    # fails before it writes a checkpoint, take the directory away again rather than leave
+    # a run that cannot be sampled, evaluated or resumed.
+    fresh = dist.is_main and _only_hydra_files(run_dir)
+    try:
+        _train(cfg, run_config, dist, run_dir, say)
+    except BaseException:
+        if fresh and not list_checkpoints(run_dir / "checkpoints"):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _run_dir(cfg: DictConfig) -> Path:
+    """``run_dir``; in a multirun (``-m``) each job's own directory, ``run_dir/<job number>``
+    (``hydra.sweep``), so that jobs never share (and resume from) one run directory."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        hc = HydraConfig.get()
+    except ValueError:  # not under Hydra (tests calling train() directly)
+        return Path(cfg.run_dir)
+    if hc.mode == RunMode.MULTIRUN and hc.runtime.output_dir:
+        return Path(hc.runtime.output_dir)
+    return Path(cfg.run_dir)
+
+
+def _only_hydra_files(run_dir: Path) -> bool:
+    """True for a directory holding nothing but Hydra's ``.hydra/`` (or nothing)."""
+    if not run_dir.is_dir():
+        return False
+    return all(p.name == ".hydra" and p.is_dir() for p in run_dir.iterdir())
+
+
+def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
+    tcfg = TrainerConfig.from_dict(run_config["trainer"])  # cheap: before the data is read
     exp = build_experiment(run_config)
-    tcfg = TrainerConfig.from_dict(run_config["trainer"])
     say(f"run directory: {run_dir}")
     say(
         f"model: {type(exp.model).__name__} {exp.model.num_parameters():,} parameters | "
@@ -105,8 +141,7 @@ def train(cfg: DictConfig) -> None:
     say(msg)
     if not dist.is_main:
         return
-    if trainer.ema is not None:
-        trainer.ema.copy_to(exp.model)
+    exp.model = trainer.final_model()  # EMA weights; under FSDP the gathered, unsharded model
     exp.model.eval()
     report = _evaluate_and_report(exp, cfg, run_dir)
     report["train"] = {"steps": result.step, "seconds": result.seconds, "stopped_early": result.stopped_early,
@@ -149,14 +184,26 @@ def _experiment_from_checkpoint(cfg: DictConfig) -> Experiment:
 
 def sample(cfg: DictConfig) -> None:
     exp = _experiment_from_checkpoint(cfg)
-    condition = condition_from_config(exp.domain, cfg.condition, cfg.length or exp.default_length())
-    if condition is None and not cfg.length:
-        condition = _data_condition(exp, int(cfg.num_samples), int(cfg.seed))
+    num = int(cfg.num_samples)
+    sources = _sources(cfg.condition)
+    decode = exp.domain.decode
+    if sources:  # a pair run: each source num_samples times, its target generated
+        data = exp.data
+        if not hasattr(data, "source_condition"):
+            raise ConfigError("condition.source: this run was not trained on pairs (data=text_pairs)")
+        tl = cfg.condition.get("target_length")
+        condition = data.source_condition(sources, num, target_length=None if tl is None else int(tl), seed=int(cfg.seed))
+        num, decode = condition.tokens.shape[0], data.decode_target
+    else:
+        condition = condition_from_config(exp.domain, cfg.condition, cfg.length or exp.default_length())
+        if condition is None and not cfg.length:
+            condition = _data_condition(exp, num, int(cfg.seed))
     length = condition.length if condition is not None else (cfg.length or exp.default_length())
+    condition = with_keywords(exp.domain, cfg.condition, condition, length)
     t0 = time.perf_counter()
-    out = exp.generate(int(cfg.num_samples), length, condition, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
+    out = exp.generate(num, length, condition, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
     dt = time.perf_counter() - t0
-    texts = [exp.domain.decode(row) for row in out.tokens]
+    texts = [decode(row) for row in out.tokens]
     for i, s in enumerate(texts):
         print(f">sample_{i}\n{s}")
     print(
@@ -168,6 +215,24 @@ def sample(cfg: DictConfig) -> None:
         from seqdiff.utils.io import atomic_write_text
 
         atomic_write_text(cfg.out, "".join(f">sample_{i}\n{s}\n" for i, s in enumerate(texts)))
+
+
+def _sources(cond: DictConfig) -> list[str]:
+    """``condition.source`` (one text) or ``condition.source_file`` (one per line)."""
+    src, path = cond.get("source"), cond.get("source_file")
+    if src not in (None, "") and path not in (None, ""):
+        raise ConfigError("condition: give condition.source or condition.source_file, not both")
+    if src not in (None, ""):
+        return [str(src)]
+    if path in (None, ""):
+        return []
+    try:
+        lines = [l for l in Path(path).expanduser().read_text(encoding="utf-8").splitlines() if l.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"condition.source_file: cannot read {path} ({e})") from None
+    if not lines:
+        raise ConfigError(f"condition.source_file: {path} has no non-empty lines")
+    return lines
 
 
 def evaluate(cfg: DictConfig) -> None:

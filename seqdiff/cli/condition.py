@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from seqdiff.errors import ConfigError
 from seqdiff.samplers.base import Condition
+from seqdiff.samplers.keywords import PLACEMENTS, KeywordCondition, keyword_variants
 
 
 def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: int) -> Condition | None:
@@ -52,3 +53,26 @@ def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: i
         return Condition.from_segments(length, segments)
     except ValueError as e:
         raise ConfigError(f"condition: {e} (sequence length {length}; set length=...)") from None
+
+
+def with_keywords(domain: Any, cond: Mapping[str, Any] | None, base: Condition | None, length: int) -> Condition | None:
+    """``condition.keywords`` on top of ``base`` (prefix, flanks, a source, padded lengths):
+    an unplaced :class:`KeywordCondition` that :meth:`seqdiff.Experiment.generate` places
+    with the model. Each keyword is a string in the domain's alphabet (text: a word, tried
+    with and without a leading space)."""
+    words = (cond or {}).get("keywords")
+    if words in (None, "", []):
+        return base
+    if isinstance(words, str):
+        words = [words]
+    placement = str(cond.get("placement") or "model")
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"condition.placement must be one of {PLACEMENTS}, got {placement!r}")
+    try:
+        variants = [keyword_variants(domain, str(w), where=f"condition.keywords[{i}]") for i, w in enumerate(words)]
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    base = base if base is not None else Condition.unconditional(length)
+    temp = cond.get("placement_temperature")
+    return KeywordCondition(base.tokens, base.fixed, base.valid, keywords=variants, placement=placement,
+                            temperature=1.0 if temp is None else float(temp))

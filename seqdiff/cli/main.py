@@ -8,7 +8,10 @@ plain dict. Errors that are the user's to fix print one line and exit with statu
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -111,12 +114,113 @@ def _run_hydra(command: str, overrides: list[str]) -> int:
         status["code"] = dispatch(cfg)
 
     saved = sys.argv
-    sys.argv = [f"seqdiff {command}", f"command={command}", *overrides]
+    # Hydra's argparse takes the overrides as one run of positionals: value-less flags
+    # such as -m/--multirun go in front of command=..., wherever the user wrote them.
+    flags = [a for a in overrides if a in ("-m", "--multirun", "-r", "--run", "--resolve")]
+    rest = [a for a in overrides if a not in flags]
+    sys.argv = [f"seqdiff {command}", *flags, f"command={command}", *rest]
     try:
-        _task()
+        with _one_line_hydra_errors(overrides):
+            _task()
     finally:
         sys.argv = saved
     return status["code"]
+
+
+@contextlib.contextmanager
+def _one_line_hydra_errors(overrides: list[str]):
+    """Hydra reports a bad override or config option over several lines (and a traceback
+    for some); report it as one ``error:`` line with exit status 2 instead. With
+    ``--debug`` (``HYDRA_FULL_ERROR=1``) Hydra re-raises and the traceback is shown.
+    Anything that is not a configuration problem keeps Hydra's own report."""
+    import hydra._internal.hydra as hydra_core
+    import hydra._internal.utils as hydra_utils
+
+    original = hydra_utils.run_and_report
+
+    def run_and_report(func):
+        try:
+            return func()
+        except Exception as ex:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            msg = describe_hydra_error(ex, overrides)
+            if msg is None:
+                return original(lambda: _reraise(ex))
+            print(f"error: {msg}", file=sys.stderr)
+            sys.exit(2)
+
+    hydra_utils.run_and_report = run_and_report
+    hydra_core.run_and_report = run_and_report
+    try:
+        yield
+    finally:
+        hydra_utils.run_and_report = original
+        hydra_core.run_and_report = original
+
+
+def _reraise(ex: BaseException):
+    raise ex
+
+
+def describe_hydra_error(ex: BaseException, overrides: list[str]) -> str | None:
+    """One line for Hydra's configuration errors (None: not one of them)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(ex, (HydraException, OmegaConfBaseException)):
+        return None
+    text = str(ex)
+    from hydra.errors import OverrideParseException
+
+    if isinstance(ex, OverrideParseException):
+        return f"cannot parse the override {ex.override!r}: {_squash(ex.message)}"
+    missing = re.search(r"Could not find '([^']+)'", text)
+    if missing:  # an unknown option of a config group (backbone=..., experiment=...)
+        group, _, option = missing.group(1).rpartition("/")
+        if group:
+            root = config_dir()
+            options = sorted(f.stem for f in (root / group).glob("*.yaml"))
+            return (f"{group}={option}: no such option in {root / group} "
+                    f"(available: {', '.join(options) or 'none'})")
+    override = re.search(r"Could not (?:override|append to) '([^']+)'", text)
+    cause = ex.__cause__
+    if override and cause is not None:
+        key = override.group(1)
+        if "not in struct" in str(cause) or "Key '" in str(cause):
+            parent, _, leaf = key.rpartition(".")
+            known = _known_keys(parent, overrides, key)
+            hint = f"; {parent or 'the config'} has: {', '.join(known)}" if known else ""
+            close = difflib.get_close_matches(leaf, known, n=1)
+            did = f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
+            return f"{key}: no such key{did}{hint}; to add a new key write +{key}=..."
+        return f"{key}: {_squash(str(cause))}"
+    parts = [_squash(text)]
+    if cause is not None and str(cause) and str(cause) not in text:
+        parts.append(_squash(str(cause)))
+    return "; ".join(p for p in parts if p)
+
+
+def _squash(s: str) -> str:
+    lines = [l.strip() for l in s.splitlines() if l.strip() and not l.strip().startswith(("full_key:", "object_type="))]
+    return " ".join(lines)
+
+
+def _known_keys(parent: str, overrides: list[str], bad: str) -> list[str]:
+    """The keys of ``parent`` in the config composed without the bad override."""
+    try:
+        from hydra import compose, initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+        from omegaconf import DictConfig, OmegaConf
+
+        GlobalHydra.instance().clear()
+        keep = [o for o in overrides if o.split("=")[0].lstrip("+~") != bad and not o.startswith(("hydra.", "-"))]
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=keep)
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        return sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
+    except Exception:  # only a hint: the error line is printed without it
+        return []
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,9 +36,7 @@ module leaves the FTZ/DAZ flag alone: it is per thread, and OpenMP workers inher
 only when created, so an application wanting it calls ``torch.set_flush_denormal(True)``
 at start-up, before the first parallel op (then it holds on every thread).
 
-Threads: the sweeps are thousands of small ops. They use torch's intra-op threads
-unless :data:`CPU_THREADS` says otherwise -- set it to 1 on a machine shared with other
-busy processes, where every fork/join can wait a scheduler tick (see :func:`cpu_threads`).
+Threads: see :data:`CPU_THREADS` and :func:`cpu_threads`.
 """
 
 from __future__ import annotations
@@ -57,10 +55,9 @@ from torch import Tensor
 MIN_LOG_DECAY = -60.0
 
 
-def _decay(log_decay: Tensor, floor: bool = True) -> Tensor:
-    """``exp`` of a non-positive exponent, in place, floored at ``exp(MIN_LOG_DECAY)``
-    (``floor=False`` when the caller knows no exponent gets that low)."""
-    return (log_decay.clamp_(min=MIN_LOG_DECAY) if floor else log_decay).exp_()
+def _decay(log_decay: Tensor) -> Tensor:
+    """``exp`` of a non-positive exponent, in place, floored at ``exp(MIN_LOG_DECAY)``."""
+    return log_decay.clamp_(min=MIN_LOG_DECAY).exp_()
 
 
 #: Intra-op threads for the CPU scan (None: torch's setting, like every other op).
@@ -94,30 +91,29 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 
 #: Elements per chunk-step slab (``nc * b * d * n``) that amortise per-step Python overhead.
-SLAB_TARGET = 1 << 18
+SLAB_TARGET = 1 << 16
 
 
 def default_chunk_size(length: int, step_elems: int, threads: int | None = None) -> int:
     """Chunk length ``c`` from ``L`` and the elements of one time step (``b*d*n``).
 
     ``nc > 1`` chunks cost an extra sweep (the local end states, and backward the local
-    adjoints), so a single chunk (``c = L``, a plain streaming scan) wins unless ``L``
-    Python steps of small slabs cost more: then ``c ~ sqrt(L)`` (``c + L/c`` steps),
-    grown until a slab holds ~:data:`SLAB_TARGET` elements. Measured fwd+bwd, 1 thread,
-    (b, d, n, l): (4, 256, 16, 1024) best at c = 128-256, (1, 128, 16, 1024) at 32,
-    (2, 256, 16, 64) at 8; (8, 256, 16, 1024) and (16, 128, 16, 64) at c = L.
+    adjoints), so one chunk (``c = L``, a plain streaming scan) is best once a time step
+    alone is big enough. Otherwise ``c + L/c`` Python steps of small slabs dominate:
+    ``c ~ sqrt(L)`` at least, grown until a slab holds ~:data:`SLAB_TARGET` elements.
+    Measured fwd+bwd, 1 thread, best ``c`` for (b, d, n, l): (4, 256, 16, 1024) 128-256,
+    (1, 128, 16, 1024) 8-64, (2, 256, 16, 64) 8, (8, 128, 16, 256) 32-64, all of which
+    this rule picks; c = L was 1.3-5x slower on each.
 
     With several intra-op threads every op is a fork/join, so slabs are made 4x larger:
-    fewer, bigger ops (2 threads, quiet machine: 0.10 s at c = 64 for the shape above).
+    fewer, bigger ops (2 threads, quiet machine: 0.10 s at c = 64 for the first shape).
     """
     if threads is None:
         threads = CPU_THREADS or torch.get_num_threads()
     target = SLAB_TARGET * (4 if threads > 1 else 1)
     chunks = max(1, target // max(1, step_elems))
     c = 2 ** round(math.log2(max(1.0, math.sqrt(length), length / chunks)))
-    if 2 * c >= length or (length <= 128 and step_elems >= 1 << 15):
-        return max(1, length)
-    return c
+    return max(1, length) if 2 * c >= length else c
 
 
 class _ChunkedScan(torch.autograd.Function):
@@ -134,94 +130,93 @@ class _ChunkedScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int):
         with cpu_threads(u.device, CPU_THREADS):
-            return _ChunkedScan._forward(ctx, u, delta, A, B, C, chunk)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dout: Tensor | None, dlast: Tensor | None):
-        with cpu_threads(ctx.saved_tensors[0].device, CPU_THREADS):
-            return _ChunkedScan._backward(ctx, dout, dlast)
-
-    @staticmethod
-    def _forward(ctx, u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int):
-        dt, du, Bt, Ct, At = _layout(u, delta, A, B, C, chunk)
-        nc = dt.shape[1]
-        step_floor, chunk_floor = _needs_floor(dt, At)
-        h_in = None
-        if nc > 1:
-            # Entry state of chunk j+1 = (product of chunk j's decays) * entry of j + its local end.
-            end = _sweep(dt, du, Bt, At, None, step_floor)
-            total = _decay(dt.sum(0).unsqueeze(-1) * At, chunk_floor)  # exponent <= 0
-            h_in = torch.zeros_like(end)
-            for j in range(1, nc):
-                torch.addcmul(end[j - 1], total[j - 1], h_in[j - 1], out=h_in[j])
-        y = torch.empty_like(dt)
-        last = _sweep(dt, du, Bt, At, h_in, step_floor, Ct=Ct, y=y)[-1].clone()
+            dt, du, Bt, Ct, At = _layout(u, delta, A, B, C, chunk)
+            nc = dt.shape[1]
+            h_in = None
+            if nc > 1:
+                # Entry state of chunk j+1 = (product of chunk j's decays) * entry of j + its local end.
+                end = _sweep(dt, du, Bt, At, None)
+                total = _decay(dt.sum(0).unsqueeze(-1) * At)
+                h_in = torch.zeros_like(end)
+                for j in range(1, nc):
+                    torch.addcmul(end[j - 1], total[j - 1], h_in[j - 1], out=h_in[j])
+            y = torch.empty_like(dt)
+            last = _sweep(dt, du, Bt, At, h_in, Ct=Ct, y=y)[-1].clone()
         ctx.save_for_backward(u, delta, A, B, C, *(() if h_in is None else (h_in,)))
         ctx.chunk = chunk
         ctx.set_materialize_grads(False)
         return _unlayout(y, u.shape[-1]), rearrange(last, "b g e n -> b (g e) n")
 
     @staticmethod
-    def _backward(ctx, dout: Tensor | None, dlast: Tensor | None):
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dout: Tensor | None, dlast: Tensor | None):
         u, delta, A, B, C, *saved = ctx.saved_tensors
-        h_in = saved[0] if saved else None
-        dt, du, Bt, Ct, At = _layout(u, delta, A, B, C, ctx.chunk)
-        c, nc, b, g, e = dt.shape
-        step_floor, chunk_floor = _needs_floor(dt, At)
-        X: list[Tensor] = []
-        _sweep(dt, du, Bt, At, h_in, step_floor, keep=X)  # the true states, recomputed
-        dyt = torch.zeros_like(dt) if dout is None else _layout_x(dout.to(dt.dtype), ctx.chunk, g)
-        bufs = [torch.empty_like(X[0]) for _ in range(5)]
+        with cpu_threads(u.device, CPU_THREADS):
+            grads = _scan_backward(u, delta, A, B, C, saved[0] if saved else None, ctx.chunk, dout, dlast)
+        return (*grads, None)
 
-        def decay(i: int, out: Tensor) -> Tensor:
-            return _decay(torch.mul(dt[i].unsqueeze(-1), At, out=out), step_floor)
 
-        # Adjoint g_t = dL/dh_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}: the same scan, leftwards.
-        # k_j: what flows into chunk j from the right, exp(Delta A) g at the next chunk's start.
-        k = torch.zeros_like(X[0])
-        if dlast is not None:
-            k[-1] = rearrange(dlast.to(dt.dtype), "b (g e) n -> b g e n", g=g)
-        if nc > 1:
-            gl, x = bufs[0], bufs[1]
-            for i in range(c - 1, -1, -1):  # local adjoints from zero at every chunk's end
-                torch.mul(dyt[i].unsqueeze(-1), Ct[i].unsqueeze(-2), out=x)
-                if i < c - 1:
-                    x.addcmul_(decay(i + 1, bufs[2]), gl)
-                gl, x = x, gl
-            first = decay(0, bufs[2]).mul_(gl)
-            total = _decay(dt.sum(0).unsqueeze(-1) * At, chunk_floor)
-            for j in range(nc - 1, 0, -1):
-                torch.addcmul(first[j], total[j], k[j], out=k[j - 1])
-        ddt, ddu = torch.zeros_like(dt), torch.empty_like(dt)
-        dB, dC = torch.empty_like(Bt), torch.empty_like(Ct)
-        dA_sum = torch.zeros_like(X[0])
-        gt, x, a, a_next, w = bufs
-        for i in range(c - 1, -1, -1):  # the true adjoint, consumed as it is produced
+def _scan_backward(u, delta, A, B, C, h_in: Tensor | None, chunk: int, dout: Tensor | None, dlast: Tensor | None):
+    """Gradients of :class:`_ChunkedScan` with respect to ``u, delta, A, B, C``.
+
+    The adjoint ``g_t = dL/dh_t = C_t dy_t + exp(Delta_{t+1} A) g_{t+1}`` is the same scan
+    run right to left; with several chunks, a first leftward sweep from zero finds each
+    chunk's local adjoint and a short pass over chunks the carry ``k_j`` entering chunk
+    ``j`` from the right, exactly as the forward pass finds entry states.
+    """
+    dt, du, Bt, Ct, At = _layout(u, delta, A, B, C, chunk)
+    c, nc, b, g, e = dt.shape
+    X: list[Tensor] = []
+    _sweep(dt, du, Bt, At, h_in, keep=X)  # the true states h_t, recomputed
+    dyt = torch.zeros_like(dt) if dout is None else _layout_x(dout.to(dt.dtype), chunk, g)
+
+    def decay(i: int, out: Tensor) -> Tensor:  # exp(Delta_i A) of chunk step i, into out
+        return _decay(torch.mul(dt[i].unsqueeze(-1), At, out=out))
+
+    # k[j]: exp(Delta A) g at the first step of chunk j+1, i.e. what flows into chunk j's end.
+    k = torch.zeros_like(X[0])
+    if dlast is not None:
+        k[-1] = rearrange(dlast.to(dt.dtype), "b (g e) n -> b g e n", g=g)
+    if nc > 1:
+        gl, x, a = (torch.empty_like(X[0]) for _ in range(3))
+        for i in range(c - 1, -1, -1):  # local adjoints, from zero at every chunk's end
             torch.mul(dyt[i].unsqueeze(-1), Ct[i].unsqueeze(-2), out=x)
             if i < c - 1:
-                x.addcmul_(a_next, gt)
-            elif nc > 1 or dlast is not None:
-                x.add_(k)
-            gt, x = x, gt
-            torch.matmul(dyt[i].unsqueeze(-2), X[i], out=dC[i].unsqueeze(-2))
-            torch.matmul(du[i].unsqueeze(-2), gt, out=dB[i].unsqueeze(-2))
-            torch.matmul(gt, Bt[i].unsqueeze(-1), out=ddu[i].unsqueeze(-1))
-            decay(i, a)
-            prev = X[i - 1] if i else h_in
-            if prev is not None:  # d(Delta A)_t = g_t exp(Delta_t A) h_{t-1}, then to Delta and A
-                W = torch.mul(a, gt, out=w).mul_(prev)
-                dA_sum.addcmul_(W, dt[i].unsqueeze(-1))
-                ddt[i] = W.mul_(At).sum(-1)
-            a, a_next = a_next, a
-        L = u.shape[-1]
-        ut = _layout_x(u.to(dt.dtype), ctx.chunk, g)
-        d_u = _unlayout(ddu * dt, L).to(u.dtype)
-        d_delta = _unlayout(ddt.add_(ddu * ut), L).to(delta.dtype)
-        d_A = rearrange(dA_sum.sum((0, 1)), "g e n -> (g e) n").to(A.dtype)
-        d_B = _unlayout_bc(dB, L).to(B.dtype)
-        d_C = _unlayout_bc(dC, L).to(C.dtype)
-        return d_u, d_delta, d_A, d_B, d_C, None
+                x.addcmul_(decay(i + 1, a), gl)
+            gl, x = x, gl
+        first = decay(0, a).mul_(gl)
+        total = _decay(dt.sum(0).unsqueeze(-1) * At)
+        for j in range(nc - 1, 0, -1):
+            torch.addcmul(first[j], total[j], k[j], out=k[j - 1])
+        del gl, x, a, first, total
+
+    ddt, ddu = torch.zeros_like(dt), torch.empty_like(dt)
+    dB, dC = torch.empty_like(Bt), torch.empty_like(Ct)
+    dA_sum = torch.zeros_like(X[0])
+    gt, x, a, a_next, w = (torch.empty_like(X[0]) for _ in range(5))
+    for i in range(c - 1, -1, -1):  # the true adjoint, consumed as it is produced
+        torch.mul(dyt[i].unsqueeze(-1), Ct[i].unsqueeze(-2), out=x)
+        if i < c - 1:
+            x.addcmul_(a_next, gt)
+        elif nc > 1 or dlast is not None:
+            x.add_(k)
+        gt, x = x, gt
+        torch.matmul(dyt[i].unsqueeze(-2), X[i], out=dC[i].unsqueeze(-2))  # dC_t = h_t^T dy_t
+        torch.matmul(du[i].unsqueeze(-2), gt, out=dB[i].unsqueeze(-2))  # dB_t = (Delta u)_t^T g_t
+        torch.matmul(gt, Bt[i].unsqueeze(-1), out=ddu[i].unsqueeze(-1))  # d(Delta u)_t = g_t B_t
+        decay(i, a)
+        prev = X[i - 1] if i else h_in  # h_{t-1}; None: zero (start of the only chunk)
+        if prev is not None:  # d(Delta A)_t = g_t exp(Delta_t A) h_{t-1}, then to Delta and A
+            W = torch.mul(a, gt, out=w).mul_(prev)
+            dA_sum.addcmul_(W, dt[i].unsqueeze(-1))
+            ddt[i] = W.mul_(At).sum(-1)
+        a, a_next = a_next, a
+    L = u.shape[-1]
+    ut = _layout_x(u.to(dt.dtype), chunk, g)
+    d_u = _unlayout(ddu * dt, L).to(u.dtype)
+    d_delta = _unlayout(ddt.add_(ddu * ut), L).to(delta.dtype)
+    d_A = rearrange(dA_sum.sum((0, 1)), "g e n -> (g e) n").to(A.dtype)
+    return d_u, d_delta, d_A, _unlayout_bc(dB, L).to(B.dtype), _unlayout_bc(dC, L).to(C.dtype)
 
 
 # Layout: time t = j*c + i goes to [i, j] (chunk step, chunk), so one step of every chunk
@@ -263,19 +258,12 @@ def _layout(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: in
     return dt, du, _layout_bc(B.to(ct), chunk), _layout_bc(C.to(ct), chunk), At
 
 
-def _needs_floor(dt: Tensor, At: Tensor) -> tuple[bool, bool]:
-    """Whether one step's / one chunk's log-decay can reach ``MIN_LOG_DECAY`` (skips a pass if not)."""
-    a = float(At.abs().max()) if At.numel() else 0.0
-    return float(dt.max()) * a > -MIN_LOG_DECAY, float(dt.sum(0).max()) * a > -MIN_LOG_DECAY
-
-
 def _sweep(
     dt: Tensor,
     du: Tensor,
     Bt: Tensor,
     At: Tensor,
     h0: Tensor | None,
-    floor: bool,
     Ct: Tensor | None = None,
     y: Tensor | None = None,
     keep: list[Tensor] | None = None,
@@ -292,7 +280,7 @@ def _sweep(
         torch.mul(du[i].unsqueeze(-1), Bt[i].unsqueeze(-2), out=x)  # Delta_t B_t u_t
         prev = h if i else h0
         if prev is not None:  # + exp(Delta_t A) h_{t-1}
-            x.addcmul_(_decay(torch.mul(dt[i].unsqueeze(-1), At, out=a), floor), prev)
+            x.addcmul_(_decay(torch.mul(dt[i].unsqueeze(-1), At, out=a)), prev)
         h, x = x, h
         if keep is not None:
             keep.append(h)
@@ -362,7 +350,7 @@ def selective_scan_fn(
     chunk = default_chunk_size(L, b * d * A.shape[1]) if chunk_size is None else int(chunk_size)
     if chunk < 1:
         raise ValueError(f"selective_scan: chunk_size must be >= 1, got {chunk}")
-    y, last = _ChunkedScan.apply(u, delta, A, B, C, min(chunk, max(L, 1)))
+    y, last = _ChunkedScan.apply(u, delta, A, B, C, min(chunk, L))
     if D is not None:
         y = y + u.to(ct) * D.to(ct).unsqueeze(-1)
     if z is not None:

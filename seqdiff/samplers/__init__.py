@@ -22,3 +22,11 @@ __all__ += ["SemiAutoregressiveSampler"]
 from seqdiff.samplers.ordered import OrderedSampler
 
 __all__ += ["OrderedSampler"]
+
+from seqdiff.samplers.keywords import KeywordCondition, keyword_coverage, keyword_variants, place_keywords
+
+__all__ += ["KeywordCondition", "keyword_coverage", "keyword_variants", "place_keywords"]
+
+from seqdiff.samplers.rc import RCSymmetricDenoiser, RCSymmetricSampler, reverse_complement
+
+__all__ += ["RCSymmetricDenoiser", "RCSymmetricSampler", "reverse_complement"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from seqdiff.errors import CheckpointError
@@ -60,6 +60,21 @@ class Checkpoint:
                 f"{self.path / (which + '.safetensors')}: weights do not fit the configured backbone ({_short(e)})"
             ) from None
         return which
+
+    def model_tensors(self) -> dict[str, torch.Tensor]:
+        """``model.safetensors`` as a full state dict: names that ``save_model`` dropped
+        as aliases of a shared (tied) tensor are put back from the file's metadata."""
+        f = self.path / "model.safetensors"
+        state = self.tensors("model")
+        try:
+            with safe_open(str(f), framework="pt") as h:
+                aliases = h.metadata() or {}
+        except (SafetensorError, OSError) as e:
+            raise CheckpointError(f"{f}: not a readable safetensors file ({_short(e)})") from None
+        for name, kept in aliases.items():
+            if name not in state and kept in state:
+                state[name] = state[kept]
+        return state
 
     def tensors(self, name: str) -> dict[str, torch.Tensor]:
         f = self.path / f"{name}.safetensors"

@@ -62,6 +62,9 @@ class EMA:
         missing = set(self.shadow) - set(shadow)
         if missing:
             raise KeyError(f"EMA: checkpoint lacks {sorted(missing)[:3]}")
-        for n, t in self.shadow.items():
-            t.copy_(shadow[n])
+        from seqdiff.train.distributed import shard_like
+
+        with torch.no_grad():
+            for n, t in self.shadow.items():
+                t.copy_(shard_like(shadow[n], t))  # FSDP: this rank's shard of the full tensor
         self.num_updates = int(state["num_updates"])

@@ -26,10 +26,22 @@ from torch import Tensor, nn
 from seqdiff.errors import CheckpointError, ConfigError, TrainingError
 from seqdiff.eval.likelihood import evaluate_likelihood
 from seqdiff.train.checkpoint import latest_valid_checkpoint, save_checkpoint
-from seqdiff.train.distributed import all_reduce_sum, barrier
+from seqdiff.train.distributed import (
+    all_reduce_sum,
+    barrier,
+    fsdp_available,
+    full_model_state,
+    full_optimizer_state,
+    full_tensor,
+    full_tensors,
+    load_sharded_model,
+    shard_model,
+    shard_optimizer_state,
+)
 from seqdiff.train.distributed import info as dist_info
 from seqdiff.train.ema import EMA
 from seqdiff.train.lr import lr_at
+from seqdiff.utils.instantiate import check_types
 from seqdiff.utils.io import atomic_write_text
 from seqdiff.utils.seeding import derive_seed, generator
 from seqdiff.vocab import VocabSpec
@@ -76,6 +88,7 @@ class TrainerConfig:
     compile: bool = False
     tensorboard: bool = True
     resume: str = "auto"
+    parallel: str = "ddp"  # with several ranks (torchrun): ddp (replicated) | fsdp (sharded, FSDP2)
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
@@ -89,6 +102,7 @@ class TrainerConfig:
             (self.on_nan in ("stop", "skip"), "on_nan must be stop or skip"),
             (self.resume in ("auto", "never", "required"), "resume must be auto, never or required"),
             (self.lr_decay in ("constant", "cosine", "linear"), "lr_decay must be constant, cosine or linear"),
+            (self.parallel in ("ddp", "fsdp"), "parallel must be ddp or fsdp"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -100,6 +114,8 @@ class TrainerConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"trainer: unknown keys {unknown}; valid keys: {sorted(known)}")
+        d = dict(d)
+        check_types(cls, d, section="trainer")
         return cls(**d)
 
 
@@ -162,9 +178,25 @@ class Trainer:
         self.rank, self.world_size = dinfo.rank, dinfo.world_size
         if self.world_size > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", dinfo.local_rank)
+        # FSDP (trainer.parallel=fsdp under torchrun): parameters, gradients and Adam moments
+        # are sharded over the ranks; rank 0 keeps an unsharded CPU replica that checkpoints
+        # are written from (so their layout is the single-process one) and that is evaluated
+        # after training.
+        self.fsdp = config.parallel == "fsdp" and self.world_size > 1
+        self.replica: nn.Module | None = None
+        self._full_ema: dict[str, Tensor] | None = None
+        if self.fsdp:
+            if not fsdp_available():
+                raise ConfigError(f"trainer.parallel=fsdp needs torch.distributed.fsdp.fully_shard (torch {torch.__version__} lacks it)")
+            if self.rank == 0:
+                import copy
+
+                self.replica = copy.deepcopy(model).cpu()
         self.model = model.to(self.device)
         self.train_model: nn.Module = self.model
-        if self.world_size > 1:
+        if self.fsdp:
+            self.model = self.train_model = shard_model(self.model, self.device.type)
+        elif self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -232,12 +264,19 @@ class Trainer:
                     f"{ckpt.path}/config.json: cannot resume, '{k}' config differs from this run's "
                     f"(saved {json.dumps(saved[k], sort_keys=True)[:200]})"
                 )
-        ckpt.load_model(self.model, ema=False)
+        if self.fsdp:  # every rank reads the full tensors and keeps its shard
+            try:
+                load_sharded_model(self.model, ckpt.model_tensors())
+            except (RuntimeError, KeyError) as e:
+                raise CheckpointError(f"{ckpt.path / 'model.safetensors'}: weights do not fit the configured backbone ({e})") from None
+        else:
+            ckpt.load_model(self.model, ema=False)
         if self.ema is not None:
             if not (ckpt.path / "ema.safetensors").exists():
                 raise CheckpointError(f"{ckpt.path}: no ema.safetensors but this run uses EMA")
             self.ema.load(ckpt.tensors("ema"), ckpt.state("trainer_state")["ema"])
-        self.optimizer.load_state_dict(ckpt.state("optimizer"))
+        opt_state = ckpt.state("optimizer")
+        self.optimizer.load_state_dict(shard_optimizer_state(self.optimizer, opt_state) if self.fsdp else opt_state)
         state = ckpt.state("trainer_state")
         self.step = int(state["step"])
         self.nan_skips = int(state.get("nan_skips", 0))
@@ -259,14 +298,42 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self) -> Path | None:
-        """Rank 0 writes; every rank waits until the checkpoint is complete."""
-        path = self._save() if self.rank == 0 else None
+        """Rank 0 writes; every rank waits until the checkpoint is complete. Under FSDP every
+        rank first takes part in gathering the full weights, EMA and optimizer moments."""
+        if self.fsdp:
+            model_state = full_model_state(self.model)
+            ema = full_tensors(self.ema.shadow) if self.ema is not None else None
+            optimizer = full_optimizer_state(self.optimizer)
+            path = None
+            if self.rank == 0:
+                assert self.replica is not None
+                self.replica.load_state_dict(model_state)
+                self._full_ema = ema
+                path = self._save(self.replica, ema, optimizer)
+        else:
+            path = self._save(self.model, self.ema.shadow if self.ema is not None else None,
+                              self.optimizer.state_dict()) if self.rank == 0 else None
         barrier()
         return path
 
-    def _save(self) -> Path:
+    def final_model(self) -> nn.Module:
+        """The model to evaluate after :meth:`fit` (rank 0): with the EMA weights when the run
+        keeps an EMA; under FSDP the unsharded replica holding the last checkpoint's weights."""
+        if not self.fsdp:
+            if self.ema is not None:
+                self.ema.copy_to(self.model)
+            return self.model
+        assert self.replica is not None, "final_model() is for rank 0"
+        if self._full_ema is not None:
+            with torch.no_grad():
+                for n, p in self.replica.named_parameters():
+                    if n in self._full_ema:
+                        p.copy_(self._full_ema[n])
+        return self.replica.to(self.device)
+
+    def _save(self, model: nn.Module, ema: dict[str, Tensor] | None, optimizer_state: dict) -> Path:
         states = {
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer_state,
             "trainer_state": {
                 "step": self.step,
                 "nan_skips": self.nan_skips,
@@ -277,10 +344,10 @@ class Trainer:
         return save_checkpoint(
             self.ckpt_root,
             self.step,
-            model=self.model,
+            model=model,
             config=self.run_config,
             vocab=self.vocab,
-            ema=self.ema.shadow if self.ema is not None else None,
+            ema=ema,
             states=states,
             meta={"process": self.process.describe()},
             keep_last=self.config.keep_last,
@@ -316,6 +383,8 @@ class Trainer:
                 estimator=est,
                 device=self.device,
             )
+            if self.fsdp:  # FSDP keeps the root's parameters gathered after a forward pass
+                self.model.reshard()
         return res.bits_per_token
 
     def fit(self) -> TrainResult:
@@ -361,7 +430,8 @@ class Trainer:
                         "elapsed_s": now - t0,
                     }
                     tokens_since, t_log = 0, now
-                    if c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps) and self.rank == 0:
+                    # FSDP: every rank runs the (sharded) forward passes of validation
+                    if c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps) and (self.rank == 0 or self.fsdp):
                         rec["valid_bits_per_token"] = self.validate()
                     self._write_metrics(rec, tb)
                     history.append(rec)
@@ -414,7 +484,9 @@ class Trainer:
             gen = generator(self.seed, self.step, 2)
             offset = (m * self.world_size + self.rank) * c.batch_size
             sync = self.world_size == 1 or m == c.grad_accum - 1
-            with self.autocast(), (nullcontext() if sync else self.train_model.no_sync()):
+            if self.fsdp:
+                self.model.set_requires_gradient_sync(sync)
+            with self.autocast(), (nullcontext() if sync or self.fsdp else self.train_model.no_sync()):
                 out = self.process.loss(self.train_model, x0, valid, generator=gen, offset=offset, total=global_rows, **kw)
                 n_local = float(out.num_tokens.sum())
                 scaled = out.loss * (n_local * self.world_size / max(total_tokens, 1.0))
@@ -424,7 +496,10 @@ class Trainer:
             stats[1] = loss_sum
             loss_sum = float(all_reduce_sum(stats)[1])
         total_loss = loss_sum / max(total_tokens, 1.0)
-        if c.grad_clip and c.grad_clip > 0:
+        if self.fsdp:  # the norm of the sharded gradients (a DTensor): gathered to a number
+            gn = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip if c.grad_clip and c.grad_clip > 0 else math.inf)
+            gnorm = float(full_tensor(gn))
+        elif c.grad_clip and c.grad_clip > 0:
             gnorm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip))
         else:
             gnorm = float(torch.norm(torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])))

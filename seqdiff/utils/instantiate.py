@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Iterable
+import types
+import typing
+from typing import Any, Iterable, Union
 
 from seqdiff.errors import ConfigError, SeqdiffError
 
@@ -68,6 +70,61 @@ def check_kwargs(fn: Any, kwargs: dict[str, Any], *, section: str) -> None:
     ]
     if missing:
         raise ConfigError(f"{section}: missing required key{'s' if len(missing) > 1 else ''} {missing} for {_name(fn)}")
+    check_types(fn, kwargs, section=section)
+
+
+_SCALARS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _scalar_options(hint: Any) -> list[Any] | None:
+    """The scalar types (and None) an annotation allows; None if it is not just scalars."""
+    if hint in _SCALARS:
+        return [hint]
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        out = []
+        for a in typing.get_args(hint):
+            if a is type(None):
+                out.append(None)
+            elif a in _SCALARS:
+                out.append(a)
+            else:
+                return None
+        return out
+    return None
+
+
+def _fits(value: Any, t: Any) -> bool:
+    if t is None:
+        return value is None
+    if t is bool:
+        return isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, t)
+
+
+def check_types(fn: Any, kwargs: dict[str, Any], *, section: str) -> None:
+    """Raise a :class:`ConfigError` for a value whose type cannot be what a scalar
+    annotation (``int``, ``float``, ``bool``, ``str``, optionally ``| None``) asks for,
+    e.g. ``backbone.d_model=wide``; integral floats given for an ``int`` become ints.
+    ``None`` is left to the callee, whose own message says what to set."""
+    target = fn.__init__ if inspect.isclass(fn) else fn
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: nothing to check against
+        return
+    for key, value in kwargs.items():
+        if value is None:  # a required value left unset: the callee says what to give
+            continue
+        options = _scalar_options(hints.get(key))
+        if options is None or any(_fits(value, t) for t in options):
+            if isinstance(value, float) and int in options and float not in options:
+                kwargs[key] = int(value)
+            continue
+        want = " or ".join([_SCALARS[t] for t in options if t is not None] + (["null"] if None in options else []))
+        raise ConfigError(f"{section}.{key}: expected {want}, got {value!r}")
 
 
 def _name(fn: Any) -> str:

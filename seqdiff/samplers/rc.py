@@ -1,0 +1,178 @@
+r"""Reverse-complement (RC) consistent sampling, for DNA or any vocabulary with a complement map.
+
+Write :math:`\mathrm{rc}(x)_i = \mathrm{comp}(x_{L-1-i})` (over the real positions of a
+padded row). A denoiser is *RC-equivariant* when
+:math:`p_\theta(x^i = v \mid x_t) = p_\theta(x^{L-1-i} = \mathrm{comp}\,v \mid \mathrm{rc}(x_t))`;
+Caduceus-PS is by construction, Caduceus-PH after conjoining. With such a model the
+MDLM ancestral sampler's output law is RC-symmetric (its reveal times are i.i.d. over
+positions), but a score-ordered sampler (EAGS, confidence) breaks exact ties
+left-first, which is not symmetric, and a model trained without RC symmetry gives no
+symmetry at all. Two remedies, for any model and any sampler:
+
+``average``
+    :class:`RCSymmetricDenoiser`: every denoiser call also runs on the reverse-complemented
+    state, maps the answer back through the complement map and averages with the
+    forward answer: log-probabilities (``combine="logits"``, a renormalised geometric
+    mean, i.e. Caduceus-PH's conjoined logits) or probabilities (``combine="probs"``).
+    The result is RC-equivariant exactly. Cost: two backbone calls per call.
+``strand``
+    Each sample is generated, with probability ½, on the reverse strand: the
+    condition is reverse-complemented, the sampler runs, the result is
+    reverse-complemented back. The output law then satisfies
+    :math:`\mathrm{rc}_\#\,P(\cdot \mid c) = P(\cdot \mid \mathrm{rc}(c))` exactly (an
+    unconditional law is RC-invariant), for any sampler, at no cost.
+``both`` (default)
+    Both: an equivariant model, and an exactly symmetric law whatever the tie-breaking.
+
+:class:`RCSymmetricSampler` wraps any sampler (``base``) with one of these;
+``configs/sampler/eags_rc.yaml`` and ``ancestral_rc.yaml`` are the config switches.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from seqdiff.processes.time_sampling import uniform
+from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState
+from seqdiff.schedules import Schedule
+from seqdiff.utils.instantiate import check_kwargs, locate
+from seqdiff.vocab import VocabSpec
+
+MODES = ("average", "strand", "both")
+COMBINE = ("logits", "probs")
+
+
+def mirror_index(valid: Tensor) -> Tensor:
+    """``[B, L]`` index: each real position's mirror among the row's real positions (the
+    ``j``-th real position <-> the ``(n-1-j)``-th); padding maps to itself. An involution."""
+    B, L = valid.shape
+    ar = torch.arange(L, device=valid.device).expand(B, L)
+    rank = valid.long().cumsum(1) - 1  # j for the j-th real position
+    n = valid.sum(1, keepdim=True)
+    # position of the k-th real position: sort real positions first, in order
+    order = torch.where(valid, ar, ar + L).argsort(dim=1)
+    target_rank = (n - 1 - rank).clamp(min=0)
+    mirrored = order.gather(1, target_rank)
+    return torch.where(valid, mirrored, ar)
+
+
+def reverse_complement(x: Tensor, comp: Tensor, valid: Tensor | None = None) -> Tensor:
+    """``rc(x)`` of each row of ids ``x [B, L]`` over its real positions (padding stays)."""
+    valid = torch.ones_like(x, dtype=torch.bool) if valid is None else valid
+    idx = mirror_index(valid)
+    out = comp.to(x.device)[x.gather(1, idx)]
+    return torch.where(valid, out, x)
+
+
+class RCSymmetricDenoiser:
+    """``denoiser`` averaged with its reverse-complement image (see the module docstring)."""
+
+    def __init__(self, denoiser: Denoiser, vocab: VocabSpec, combine: str = "logits") -> None:
+        if combine not in COMBINE:
+            raise ValueError(f"RCSymmetricDenoiser: combine must be one of {COMBINE}, got {combine!r}")
+        self.denoiser = denoiser
+        self.comp = vocab.complement_tensor()
+        self.combine = combine
+
+    def __call__(self, x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
+        comp = self.comp.to(x_t.device)
+        lp = self.denoiser(x_t, rate, valid, positions)
+        idx = mirror_index(valid)
+        x_rc = torch.where(valid, comp[x_t.gather(1, idx)], x_t)
+        pos_rc = positions.gather(1, idx)
+        lp_rc = self.denoiser(x_rc, rate, valid, pos_rc)
+        # rc-frame site (b, j) is original site (b, idx[b, j]); bring rows into the
+        # original row-major order, and token v of the rc frame is comp(v) here.
+        b, j = pos_rc.nonzero(as_tuple=True)
+        order = (b * x_t.shape[1] + idx[b, j]).argsort()
+        back = lp_rc[order][:, comp]
+        if self.combine == "logits":
+            both = 0.5 * (lp.double() + back.double())
+            both = torch.where(torch.isnan(both), torch.full_like(both, -math.inf), both)
+            return torch.log_softmax(both, dim=-1).to(lp.dtype)
+        return (torch.logaddexp(lp.double(), back.double()) - math.log(2.0)).to(lp.dtype)
+
+
+class RCSymmetricSampler(Sampler):
+    """Any sampler made reverse-complement consistent (``rc``: average, strand or both).
+
+    Args:
+        vocab, schedule: as for every sampler (passed on to ``base`` when it takes them).
+        base: the wrapped sampler's class, e.g. ``seqdiff.samplers.OrderedSampler``.
+        rc: ``average``, ``strand`` or ``both`` (module docstring).
+        combine: ``logits`` or ``probs`` for the averaged denoiser.
+        **options: the wrapped sampler's own options (``num_steps``, ``order``, ...).
+    """
+
+    def __init__(self, vocab: VocabSpec, schedule: Schedule | None = None, *, base: str = "seqdiff.samplers.OrderedSampler",
+                 rc: str = "both", combine: str = "logits", **options: Any) -> None:
+        super().__init__(vocab)
+        if rc not in MODES:
+            raise ValueError(f"RCSymmetricSampler: rc must be one of {MODES}, got {rc!r}")
+        if combine not in COMBINE:
+            raise ValueError(f"RCSymmetricSampler: combine must be one of {COMBINE}, got {combine!r}")
+        self.comp = vocab.complement_tensor()  # raises without a complement map
+        cls = locate(base, section="sampler.base", trusted=("seqdiff.samplers.",))
+        if not (isinstance(cls, type) and issubclass(cls, Sampler)) or cls is RCSymmetricSampler:
+            raise ValueError(f"RCSymmetricSampler: base {base!r} is not a sampler class")
+        kwargs = dict(options)
+        if "schedule" in inspect.signature(cls).parameters and schedule is not None:
+            kwargs.setdefault("schedule", schedule)
+        check_kwargs(cls, {"vocab": vocab, **kwargs}, section=f"sampler ({base})")
+        self.inner: Sampler = cls(vocab, **kwargs)
+        self.rc = rc
+        self.combine = combine
+
+    @property
+    def num_steps(self) -> int | None:
+        return getattr(self.inner, "num_steps", None)
+
+    def start(self, num_samples: int, length: int, condition: Condition | None = None, *,
+              generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> SamplerState:
+        cond = (condition or Condition.unconditional(length))
+        if cond.length != length:
+            raise ValueError(f"sampler: condition has length {cond.length}, requested {length}")
+        cond = cond.expand(num_samples, device)
+        valid = cond.valid if cond.valid is not None else torch.ones_like(cond.fixed)
+        if self.rc in ("strand", "both"):
+            flip = uniform((num_samples,), generator=generator, device=device, dtype=torch.float64) < 0.5
+        else:
+            flip = torch.zeros(num_samples, dtype=torch.bool, device=device)
+        idx = mirror_index(valid)
+        comp = self.comp.to(cond.tokens.device)
+        f = flip.unsqueeze(1)
+        tokens = torch.where(f & valid, comp[cond.tokens.gather(1, idx)], cond.tokens)
+        fixed = torch.where(f, cond.fixed.gather(1, idx), cond.fixed)
+        state = self.inner.start(num_samples, length, Condition(tokens, fixed, cond.valid), generator=generator, device=device)
+        state.extra["rc_flip"] = flip
+        state.extra["rc_index"] = idx
+        if state.done:
+            self._unflip(state)
+        return state
+
+    def _unflip(self, state: SamplerState) -> None:
+        flip, idx = state.extra["rc_flip"].to(state.x.device), state.extra["rc_index"].to(state.x.device)
+        f = flip.unsqueeze(1)
+        comp = self.comp.to(state.x.device)
+        state.x = torch.where(f & state.valid, comp[state.x.gather(1, idx)], state.x)
+        state.fixed = torch.where(f, state.fixed.gather(1, idx), state.fixed)
+
+    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
+        if self.rc in ("average", "both"):
+            nfe, calls = state.nfe.clone(), state.calls
+            state = self.inner.step(state, RCSymmetricDenoiser(denoiser, self.vocab, self.combine))
+            state.nfe += state.nfe - nfe  # two backbone evaluations per call
+            state.calls += state.calls - calls
+        else:
+            state = self.inner.step(state, denoiser)
+        if state.done:
+            self._unflip(state)
+        return state
+
+    def trace(self, state: SamplerState) -> dict:
+        return self.inner.trace(state)
