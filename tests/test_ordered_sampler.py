@@ -3,7 +3,6 @@ Gibbs validity of the refinement sweeps, and the energy against a hand computati
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest

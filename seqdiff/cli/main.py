@@ -146,7 +146,7 @@ def _one_line_hydra_errors(overrides: list[str]):
                 raise
             msg = describe_hydra_error(ex, overrides)
             if msg is None:
-                return original(lambda: _reraise(ex))
+                return original(lambda ex=ex: _reraise(ex))
             print(f"error: {msg}", file=sys.stderr)
             sys.exit(2)
 

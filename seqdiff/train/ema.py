@@ -28,7 +28,7 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         d = self.current_decay()
-        names, shadows, params = [], [], []
+        shadows, params = [], []
         for n, p in model.named_parameters():
             if n in self.shadow:
                 shadows.append(self.shadow[n])
