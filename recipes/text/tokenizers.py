@@ -126,14 +126,7 @@ class TextTokenizer:
                 ids.append(idx)
             return ids, [1] * len(ids)
         enc = self.backend.encode(text, add_special_tokens=False)
-        counts, prev = [], 0
-        for _, end in enc.offsets:
-            end = max(end, prev)
-            counts.append(end - prev)
-            prev = end
-        if counts:
-            counts[-1] += len(text) - prev
-        return list(enc.ids), counts
+        return list(enc.ids), _chars_per_token(text, enc.offsets)
 
     def encode_batch_with_counts(self, texts: Sequence[str], *, where: Sequence[str] | None = None) -> Iterator[tuple[list[int], list[int]]]:
         if self.backend is None:
@@ -143,14 +136,7 @@ class TextTokenizer:
         for start in range(0, len(texts), 1024):  # encode_batch runs on the library's thread pool
             chunk = list(texts[start : start + 1024])
             for text, enc in zip(chunk, self.backend.encode_batch(chunk, add_special_tokens=False)):
-                counts, prev = [], 0
-                for _, end in enc.offsets:
-                    end = max(end, prev)
-                    counts.append(end - prev)
-                    prev = end
-                if counts:
-                    counts[-1] += len(text) - prev
-                yield list(enc.ids), counts
+                yield list(enc.ids), _chars_per_token(text, enc.offsets)
 
     def decode(self, ids: Iterable[int]) -> str:
         ids = [int(i) for i in ids]
@@ -394,3 +380,17 @@ def same_tokenizer(a: TextTokenizer, b: TextTokenizer) -> str | None:
         if a.backend.encode(probe).ids != b.backend.encode(probe).ids:
             return "same vocabulary but different merges/normalisation (they encode text differently)"
     return None
+
+
+def _chars_per_token(text: str, offsets: Sequence[tuple[int, int]]) -> list[int]:
+    """Characters of ``text`` each token accounts for, summing to ``len(text)``: a token
+    ends where its offset ends (overlapping byte-level offsets count once), and the last
+    one also takes any trailing text the tokenizer dropped (e.g. stripped whitespace)."""
+    counts, prev = [], 0
+    for _, end in offsets:
+        end = max(end, prev)
+        counts.append(end - prev)
+        prev = end
+    if counts:
+        counts[-1] += len(text) - prev
+    return counts

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from seqdiff.backbones.base import Backbone, check_inputs
-from seqdiff.backbones.bimamba import _mask
-from seqdiff.backbones.mamba import Mamba, MambaBlock, RMSNorm, init_weights, padded_vocab
+from seqdiff.backbones.bimamba import BiMamba
+from seqdiff.backbones.mamba import Mamba
 
 
 @dataclass
@@ -32,7 +31,7 @@ class MambaCache:
     position: int = 0
 
 
-class ARMamba(Backbone):
+class ARMamba(BiMamba):
     """Causal Mamba LM obeying the backbone contract and the incremental-decoding protocol.
 
     Args:
@@ -61,33 +60,17 @@ class ARMamba(Backbone):
         tie_embeddings: bool = True,
         residual_in_fp32: bool = True,
     ) -> None:
-        super().__init__()
         if time_conditioning:
             raise ValueError("ARMamba: a causal (autoregressive) model takes no time conditioning")
-        self.vocab_size = vocab_size
-        V = padded_vocab(vocab_size, pad_vocab_multiple)
-        self.embedding = nn.Embedding(V, d_model)
-        mk = dict(d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank)
-        self.layers = nn.ModuleList(
-            MambaBlock(d_model, Mamba(d_model, **mk), norm_eps, residual_in_fp32) for _ in range(n_layers)
+        super().__init__(
+            vocab_size, d_model, n_layers, d_state, d_conv, expand, dt_rank, bidirectional=False,
+            norm_eps=norm_eps, pad_vocab_multiple=pad_vocab_multiple, tie_embeddings=tie_embeddings,
+            residual_in_fp32=residual_in_fp32,
         )
-        self.norm_f = RMSNorm(d_model, norm_eps)
-        self.lm_head = nn.Linear(d_model, V, bias=False)
-        init_weights(self, n_layers)
-        if tie_embeddings:
-            self.lm_head.weight = self.embedding.weight
 
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
-        check_inputs(x_t, attention_mask)
-        mask = _mask(attention_mask)
-        h = self.embedding(x_t)
-        residual = None
-        for layer in self.layers:
-            h, residual = layer(h, residual, mask)
-        return self.norm_f((h + residual).to(h.dtype))
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)[..., : self.vocab_size]
+    @staticmethod
+    def _mixer(d_model: int, mix: dict, mk: dict) -> nn.Module:
+        return Mamba(d_model, **mk)  # the mixer itself, so parameter names are mamba-ssm's
 
     # ------------------------------------------------------------ incremental decoding
     def init_cache(self, batch_size: int, max_length: int) -> MambaCache:

@@ -168,14 +168,9 @@ class BiMamba(Backbone):
         self.embedding = nn.Embedding(V, d_model)
         self.time_embedding = TimeEmbedding(d_model, cond_dim) if time_conditioning else None
         mk = dict(d_state=d_state, d_conv=d_conv, expand=expand, dt_rank=dt_rank)
+        mix = dict(bidirectional=bidirectional, strategy=bidirectional_strategy, weight_tie=bidirectional_weight_tie)
         self.layers = nn.ModuleList(
-            MambaBlock(
-                d_model,
-                BiMambaMixer(d_model, bidirectional, bidirectional_strategy, bidirectional_weight_tie, **mk),
-                norm_eps,
-                residual_in_fp32,
-            )
-            for _ in range(n_layers)
+            MambaBlock(d_model, self._mixer(d_model, mix, mk), norm_eps, residual_in_fp32) for _ in range(n_layers)
         )
         self.norm_f = RMSNorm(d_model, norm_eps)
         self.lm_head = nn.Linear(d_model, V, bias=False)
@@ -184,6 +179,11 @@ class BiMamba(Backbone):
             self.time_embedding.reset()
         if tie_embeddings:
             self.lm_head.weight = self.embedding.weight
+
+    @staticmethod
+    def _mixer(d_model: int, mix: dict, mk: dict) -> nn.Module:
+        """One layer's sequence mixer (:class:`ARMamba` swaps in a single-direction Mamba)."""
+        return BiMambaMixer(d_model, mix["bidirectional"], mix["strategy"], mix["weight_tie"], **mk)
 
     def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
         check_inputs(x_t, attention_mask)

@@ -54,12 +54,7 @@ def plot_loss_curves(runs: Mapping[str, str | Path | Sequence[dict]], out: str |
             ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def plot_sampling_sweep(points: Sequence[Mapping], out: str | Path, *, title: str = "",
@@ -93,12 +88,7 @@ def plot_sampling_sweep(points: Sequence[Mapping], out: str | Path, *, title: st
     ax1.grid(alpha=0.3)
     if title:
         ax1.set_title(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def summary_table(report: Mapping) -> str:
@@ -144,3 +134,12 @@ def summary_table(report: Mapping) -> str:
             lo, hi = p["gen_ppl_ci95"]
             lines.append(f"| {p['steps']} | {p['nfe_per_sample']:.0f} | {p['gen_ppl']:.3f} | {lo:.3f} – {hi:.3f} | {p['entropy_bits']:.3f} |")
     return "\n".join(lines)
+
+
+def _save(plt, fig, out: str | Path) -> Path:
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
