@@ -1,5 +1,6 @@
 """Score-ordered unmasking and EAGS: exact choices on known entropies, bookkeeping,
-Gibbs validity of the refinement sweeps, and the energy against a hand computation."""
+random-scan Gibbs validity of uniformly chosen one-site refinement, and the energy against a
+hand computation (tests/test_eags_refine.py covers the entropy-adaptive refinement modes)."""
 
 from __future__ import annotations
 
@@ -89,12 +90,14 @@ def test_fixed_tokens_never_change_and_counts_follow_the_schedule():
     assert torch.equal(a, b)
 
 
-def test_refinement_sweeps_are_gibbs_sampling_of_the_joint():
-    """Single-site random-scan LOO sweeps with the exact conditionals converge to p(x)."""
+def test_uniform_one_site_refinement_is_gibbs_sampling_of_the_joint():
+    """Single-site random-scan LOO sweeps with the exact conditionals converge to p(x): the
+    remask heuristic with a uniform score and one site per sweep, its one exact case."""
     toy = Toy(2, 3, seed=12, concentration=0.6)
     model = ExactDenoiser(toy)
     proc = MaskedDiffusion(toy.vocab)
-    s = OrderedSampler(toy.vocab, num_steps=1, order="random", refine_sweeps=25, refine_fraction=0.3)  # one site per update
+    s = OrderedSampler(toy.vocab, num_steps=1, order="random", refine_sweeps=25, refine_fraction=0.3,
+                       refine_mode="remask")  # one site per update
     n = 3000
     out = s.sample(proc.denoiser(model), n, toy.L, generator=torch.Generator().manual_seed(3))
     idx = torch.zeros(n, dtype=torch.long)

@@ -1,12 +1,20 @@
 r"""Score-ordered unmasking, and Entropy-Adaptive Gibbs Sampling (Diffusion-EAGS).
 
-At each of ``T`` steps the denoiser predicts every masked position, each masked
-position gets a score, and the ``k_s`` best-scoring positions of each row are sampled
-from their conditionals (a block-Gibbs update given everything visible). The reveal
-counts follow the process's schedule: after step ``s`` a row with ``n`` free positions
-has :math:`R_s = \lceil n\,\alpha(1 - s/T) \rceil` revealed (linear for the log-linear
-schedule), so the states the sampler visits have the masking rates the model was
-trained on; :math:`k_s = R_s - R_{s-1}`.
+**Reveal phase.** At each of ``T`` steps the denoiser predicts every masked position
+given everything visible, each masked position gets a score, and the ``k_s``
+best-scoring positions of each row are drawn, each independently from its own
+conditional given the visible tokens. Their joint draw is the product of these per-site
+conditionals (the usual parallel-decoding approximation), not the block conditional of
+the joint; it is exact when ``k_s = 1`` (then any score order samples the joint exactly,
+one site at a time). The reveal counts follow the process's schedule, normalised so that
+nothing is revealed at ``s = 0`` although :math:`\alpha(1) = \varepsilon > 0`: after step
+``s`` a row with ``n`` free positions has
+
+.. math:: R_s = \Big\lceil n\,\frac{\alpha(1 - s/T) - \alpha(1)}{1 - \alpha(1)} \Big\rceil,
+          \qquad R_T = n,\qquad k_s = R_s - R_{s-1}
+
+revealed (linear for the log-linear schedule), so the states the sampler visits have the
+masking rates the model was trained on.
 
 ``order`` (the score):
 
@@ -17,19 +25,29 @@ trained on; :math:`k_s = R_s - R_{s-1}`.
 - ``random`` — uniformly random order (with fixed counts: MDLM's reveal law).
 - ``left_to_right`` — positional order.
 
-Entropy is Shannon by default, or Rényi of order ``renyi_alpha``. ``refine_sweeps``
-then revisits filled positions: each sweep computes every filled free position's
-leave-one-out conditional (that site masked, all others visible), re-masks the
-``refine_fraction`` of them with the highest LOO entropy, and resamples them — the Gibbs
-sweeps of a masked LM read as a conditional MRF. With ``refine_fraction`` giving one
-site per update and many sweeps this is random-scan Gibbs (``order="random"``).
+Entropy is Shannon by default, or Rényi of order ``renyi_alpha``.
 
-The sampler records, per step, the sum of the masked positions' entropies (free) and,
-with ``track_energy="pll"``, the D-cMRF energy of the filled target tokens: the
-negative pseudo-log-likelihood :math:`E(y|c) = -\sum_i \log p_\theta(y_i \mid y_{-i}, c)`
-over filled free sites. Energy costs one batched leave-one-out pass per step; it is for
-analysis. (The "raw logit" energy variant needs unnormalised logits, which the
-denoiser interface does not expose; it is not offered.)
+**Revisiting** (``refine_sweeps > 0``) resamples filled positions after the last step,
+always ranked by *uncertainty* (``refine_score``, whatever the reveal ``order``), in one of
+two modes (:mod:`seqdiff.samplers.refine` has the kernels and the derivation):
+
+- ``refine_mode="mh"`` (default): entropy-adaptive Metropolis-within-Gibbs. Site ``i`` is
+  proposed with probability :math:`q_i(x) \propto e^{u_i(x)/\lambda}` (uncertain sites
+  more often), redrawn from its leave-one-out conditional, and the move is accepted with
+  :math:`\min(1, q_i(x')/q_i(x))`. When the conditionals are those of one joint, the
+  kernel leaves that joint invariant (tested exactly on an enumerable toy).
+- ``refine_mode="remask"``: the paper-style heuristic. The ``refine_fraction`` most
+  uncertain filled sites are re-masked and redrawn at once from their leave-one-out
+  conditionals on the same state. It does **not** leave the joint invariant (the toy
+  test measures the drift).
+
+The sampler records, per step, the sum of the masked positions' entropies (free), with
+``refine_mode="mh"`` each row's acceptance rate per sweep, and, with
+``track_energy="pll"``, the D-cMRF energy of the filled target tokens: the negative
+pseudo-log-likelihood :math:`E(y|c) = -\sum_i \log p_\theta(y_i \mid y_{-i}, c)` over
+filled free sites. Energy costs one batched leave-one-out pass per step; it is for
+analysis and is not counted in ``nfe``/``calls``. (The "raw logit" energy variant needs
+unnormalised logits, which the denoiser interface does not expose; it is not offered.)
 """
 
 from __future__ import annotations
@@ -41,10 +59,15 @@ from torch import Tensor
 
 from seqdiff.processes.time_sampling import uniform
 from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
+from seqdiff.samplers.refine import REFINE_MODES, REFINE_SCORES, masked_passes, mh_sweep, remask_sweep
 from seqdiff.schedules import LogLinearSchedule, Schedule
 from seqdiff.vocab import VocabSpec
 
 ORDERS = ("entropy_high", "entropy_low", "confidence", "margin", "random", "left_to_right")
+# The refinement's uncertainty score when ``refine_score`` is not given: the reveal order's
+# own measure, read as uncertainty (never "most confident first").
+REFINE_SCORE_OF_ORDER = {"entropy_high": "entropy", "entropy_low": "entropy", "confidence": "confidence",
+                         "margin": "margin", "random": "uniform", "left_to_right": "entropy"}
 
 
 def entropy(logp: Tensor, kind: str = "shannon", alpha: float = 2.0) -> Tensor:
@@ -60,17 +83,28 @@ def entropy(logp: Tensor, kind: str = "shannon", alpha: float = 2.0) -> Tensor:
 
 
 class OrderedSampler(Sampler):
-    """Reveal ``k_s`` positions per step in score order; EAGS with ``order="entropy_high"``.
+    r"""Reveal ``k_s`` positions per step in score order; EAGS with ``order="entropy_high"``.
 
     Args:
         vocab, schedule: the model's vocabulary and the process's schedule.
         num_steps: ``T`` (EAGS: 5 in the paper's setting).
         order: see :data:`ORDERS`.
         entropy_kind, renyi_alpha: the uncertainty measure for the entropy orders.
-        temperature, top_p: applied to every draw.
-        refine_sweeps, refine_fraction: leave-one-out resampling sweeps after the last step.
+        temperature, top_p: applied to every token draw.
+        refine_sweeps: revisiting sweeps after the last step (0: none).
+        refine_mode: ``"mh"`` (exact) or ``"remask"`` (heuristic); see :mod:`seqdiff.samplers.refine`.
+        refine_score: the uncertainty that ranks or selects sites: ``entropy``, ``confidence``
+            (least confident first), ``margin`` or ``uniform``; ``None``: from ``order``
+            (:data:`REFINE_SCORE_OF_ORDER`).
+        refine_temperature: ``mh`` only: :math:`\lambda` of :math:`q_i \propto e^{u_i/\lambda}`
+            (nats; ``inf``: uniform random scan).
+        refine_groups: ``mh`` only: score with ``g`` fixed groups instead of exact
+            leave-one-out (``None``): re-scoring a proposed state costs ``g - 1`` passes, not ``n - 1``.
+        refine_fraction: ``remask`` only: share of filled sites resampled per sweep.
         track_energy: ``None`` or ``"pll"`` (see module docstring).
     """
+
+    loo_chunk = 256  # one-site-masked copies per denoiser call (memory, not results)
 
     def __init__(
         self,
@@ -84,6 +118,10 @@ class OrderedSampler(Sampler):
         temperature: float = 1.0,
         top_p: float = 1.0,
         refine_sweeps: int = 0,
+        refine_mode: str = "mh",
+        refine_score: str | None = None,
+        refine_temperature: float = 1.0,
+        refine_groups: int | None = None,
         refine_fraction: float = 0.1,
         track_energy: str | None = None,
     ) -> None:
@@ -92,6 +130,15 @@ class OrderedSampler(Sampler):
             raise ValueError(f"OrderedSampler: order must be one of {ORDERS}, got {order!r}")
         if num_steps < 1 or refine_sweeps < 0 or not 0.0 < refine_fraction <= 1.0:
             raise ValueError("OrderedSampler: need num_steps >= 1, refine_sweeps >= 0, 0 < refine_fraction <= 1")
+        if refine_mode not in REFINE_MODES:
+            raise ValueError(f"OrderedSampler: refine_mode must be one of {REFINE_MODES}, got {refine_mode!r}")
+        if refine_score is not None and refine_score not in REFINE_SCORES:
+            raise ValueError(f"OrderedSampler: refine_score must be null or one of {REFINE_SCORES}, got {refine_score!r}")
+        if not float(refine_temperature) > 0.0:
+            raise ValueError(f"OrderedSampler: refine_temperature must be > 0 (.inf: uniform), got {refine_temperature!r}")
+        if refine_groups is not None and int(refine_groups) < 1:
+            raise ValueError(f"OrderedSampler: refine_groups must be null (exact leave-one-out) or >= 1, "
+                             f"got {refine_groups!r}")
         if track_energy not in (None, "pll"):
             raise ValueError(f"OrderedSampler: track_energy must be null or pll, got {track_energy!r}")
         entropy(torch.zeros(1, 2), entropy_kind, renyi_alpha)  # validates the kind
@@ -103,6 +150,10 @@ class OrderedSampler(Sampler):
         self.temperature = temperature
         self.top_p = top_p
         self.refine_sweeps = int(refine_sweeps)
+        self.refine_mode = refine_mode
+        self.refine_score = refine_score if refine_score is not None else REFINE_SCORE_OF_ORDER[order]
+        self.refine_temperature = float(refine_temperature)
+        self.refine_groups = None if refine_groups is None else int(refine_groups)
         self.refine_fraction = float(refine_fraction)
         self.track_energy = track_energy
 
@@ -135,6 +186,20 @@ class OrderedSampler(Sampler):
             return uniform((logp.shape[0],), generator=generator, device=logp.device, dtype=torch.float64)
         return -cols.double()  # left_to_right
 
+    def uncertainty(self, logp: Tensor, score: str) -> Tensor:
+        r"""Uncertainty of each row of ``logp [N, V]`` (higher = less certain), float64:
+        entropy; ``confidence``: :math:`-\log\max_v p(v)` (min-entropy, nats); ``margin``:
+        minus the top-two gap; ``uniform``: 0."""
+        lp = logp.double()
+        if score == "entropy":
+            return entropy(lp, self.entropy_kind, self.renyi_alpha)
+        if score == "confidence":
+            return -lp.max(-1).values
+        if score == "margin":
+            top2 = lp.exp().topk(2, dim=-1).values
+            return top2[:, 1] - top2[:, 0]
+        return torch.zeros(lp.shape[0], dtype=torch.float64, device=lp.device)
+
     def _choose(self, positions: Tensor, score: Tensor, k: Tensor) -> Tensor:
         """The ``k[b]`` best-scoring of row ``b``'s ``positions`` (ties: leftmost first)."""
         B, L = positions.shape
@@ -155,6 +220,7 @@ class OrderedSampler(Sampler):
             counts=self.reveal_counts(free.sum(1)),
             sweeps_left=self.refine_sweeps,
             entropy_sum=[],
+            refine_accept=[],
             energy=[],
         )
         state.done = not bool(free.any())
@@ -207,36 +273,23 @@ class OrderedSampler(Sampler):
         state.nfe[rows] += 1
         state.calls += 1
 
-    def loo(self, state: SamplerState, denoiser: Denoiser, sites: Tensor, chunk: int = 256) -> tuple[Tensor, Tensor]:
+    def loo(self, state: SamplerState, denoiser: Denoiser, sites: Tensor, *, count: bool = False) -> tuple[Tensor, Tensor]:
         """Leave-one-out log-probabilities ``[N, V]`` at the ``sites`` (row-major): each
-        site predicted with only itself masked. Returns ``(logp, row index of each)``."""
+        site predicted with only itself masked. Returns ``(logp, row index of each)``;
+        ``count`` adds the passes to ``state.nfe`` / ``state.calls``."""
         b_idx, l_idx = sites.nonzero(as_tuple=True)
-        outs = []
-        for i in range(0, len(b_idx), chunk):
-            b, l = b_idx[i : i + chunk], l_idx[i : i + chunk]
-            x = state.x[b].clone()
-            x[torch.arange(len(b)), l] = self.vocab.mask_id
-            pos = torch.zeros_like(x, dtype=torch.bool)
-            pos[torch.arange(len(b)), l] = True
-            rate = torch.full((len(b),), 1.0 / max(1, x.shape[1]), dtype=torch.float64, device=x.device)
-            outs.append(denoiser(x, rate, state.valid[b], pos))
-        if not outs:
+        one = torch.zeros(len(b_idx), sites.shape[1], dtype=torch.bool, device=sites.device)
+        one[torch.arange(len(b_idx), device=sites.device), l_idx] = True
+        logp, calls = masked_passes(denoiser, state.x[b_idx], state.valid[b_idx], one, self.vocab.mask_id, self.loo_chunk)
+        if count:
+            state.nfe += sites.sum(1)
+            state.calls += calls
+        if len(b_idx) == 0:
             return torch.zeros(0, self.vocab.size, device=state.x.device), b_idx
-        return torch.cat(outs), b_idx
+        return logp, b_idx
 
     def _refine_sweep(self, state: SamplerState, denoiser: Denoiser) -> None:
-        free = state.extra["free"]
-        filled = free & (state.x != self.vocab.mask_id)
-        logp, _ = self.loo(state, denoiser, filled)
-        state.nfe += filled.sum(1)
-        state.calls += 1
-        h = entropy(logp.double(), self.entropy_kind, self.renyi_alpha)
-        cols = filled.nonzero(as_tuple=True)[1]
-        score = h if self.order in ("entropy_high",) else self.scores(logp, cols, state.generator)
-        k = torch.ceil(self.refine_fraction * filled.sum(1).double()).long()
-        chosen = self._choose(filled, score, k)
-        pick = chosen[filled]
-        state.x[chosen] = sample_categorical(logp[pick], generator=state.generator, temperature=self.temperature, top_p=self.top_p)
+        (mh_sweep if self.refine_mode == "mh" else remask_sweep)(self, state, denoiser)
         state.extra["sweeps_left"] -= 1
 
     @torch.no_grad()
@@ -250,9 +303,12 @@ class OrderedSampler(Sampler):
         return out.index_add(0, rows, terms).cpu()
 
     def trace(self, state: SamplerState) -> dict:
-        """Per-step ``entropy_sum`` (masked positions, before each reveal step) and
-        ``energy`` (after each step, when tracked), each ``[steps, B]``."""
+        """Per-step ``entropy_sum`` (masked positions, before each reveal step), ``energy``
+        (after each step, when tracked), each ``[steps, B]``, and with ``refine_mode="mh"``
+        ``refine_accept`` ``[sweeps, B]``: each row's MH acceptance rate per sweep."""
         out = {"entropy_sum": torch.stack(state.extra["entropy_sum"]) if state.extra["entropy_sum"] else None}
+        if state.extra["refine_accept"]:
+            out["refine_accept"] = torch.stack(state.extra["refine_accept"])
         if state.extra["energy"]:
             out["energy"] = torch.stack(state.extra["energy"])
         return out
