@@ -140,3 +140,28 @@ def one_at_a_time_nll(toy: Toy, perturb: torch.Tensor | None = None) -> torch.Te
             total += p / len(orders)
         out[n] = -math.log(total)
     return out
+
+
+if __name__ == "__main__":  # the figures quoted in seqdiff/processes/masked.py: python tests/closed_form.py
+    from toys import ExactDenoiser
+
+    toy = Toy(3, 3, seed=4)
+    for noise in (0.0, 0.3):
+        perturb = ExactDenoiser(toy, noise=noise).perturb if noise else None
+        ce = ce_table(toy, perturb)
+        bound = continuous_bound(ce, toy.L)
+        print(f"denoiser noise {noise}: E_p[bound] {float(toy.p @ bound):.6f} nats, entropy {toy.entropy():.6f}, "
+              f"E_p[NLL of the one-at-a-time sampler] {float(toy.p @ one_at_a_time_nll(toy, perturb)):.6f}")
+        for t_min in (0.0, 1e-3):
+            e = time_expectation(ce, toy.L, 1e-3, t_min)
+            gap = 1 - e / bound
+            print(f"  time, eps=1e-3, t_min={t_min:g}: E_p {float(toy.p @ e):.6f}, below the bound by "
+                  f"{1 - float(toy.p @ e) / float(toy.p @ bound):.4%} (per sequence {float(gap.min()):.4%} to {float(gap.max()):.4%})")
+        for T in (16, 128):
+            nb = steps_expectation(ce, toy.L, 1e-3, T, normalised=True)
+            raw = steps_expectation(ce, toy.L, 1e-3, T, normalised=False)
+            nll = sampler_nll(toy, 1e-3, T, perturb)
+            gap = 1 - raw / nb
+            print(f"  T={T}: bound E_p {float(toy.p @ nb):.6f} >= sampler NLL E_p {float(toy.p @ nll):.6f} "
+                  f"(min per sequence {float((nb - nll).min()):+.2e}); alpha_j-masking E_p {float(toy.p @ raw):.6f}, "
+                  f"{float(gap.min()):.4%} to {float(gap.max()):.4%} below, min vs NLL {float((raw - nll).min()):+.2e}")
