@@ -40,18 +40,22 @@ def torchrun() -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("estimator", ["time", "count"])
-def test_two_gloo_ranks_match_one_process(tmp_path, estimator):
+@pytest.mark.parametrize("process", [["process.estimator=time"], ["process.estimator=count"],
+                                     # ENS with self entropies: group dealing and tie-breaking
+                                     # noise are drawn for the global batch too
+                                     ["process=mdlm_ens", "process.ens_groups=3", "process.ens_temperature=0.5"]],
+                         ids=["time", "count", "ens"])
+def test_two_gloo_ranks_match_one_process(tmp_path, process):
     if torchrun() is None:
         pytest.skip("torchrun not found")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = tmp_path / "one"
     two = tmp_path / "two"
     r1 = subprocess.run([sys.executable, "-m", "seqdiff", "train", f"run_dir={one}", "trainer.batch_size=8",
-                         f"process.estimator={estimator}", *COMMON], capture_output=True, text=True, env=env, timeout=300)
+                         *process, *COMMON], capture_output=True, text=True, env=env, timeout=300)
     assert r1.returncode == 0, r1.stderr
     r2 = subprocess.run([torchrun(), "--standalone", "--nproc_per_node=2", "-m", "seqdiff", "train", f"run_dir={two}",
-                         "trainer.batch_size=4", f"process.estimator={estimator}", *COMMON],
+                         "trainer.batch_size=4", *process, *COMMON],
                         capture_output=True, text=True, env=env, timeout=300)
     assert r2.returncode == 0, r2.stderr[-3000:]
     assert "2 ranks" in r2.stdout

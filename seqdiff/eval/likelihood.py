@@ -1,14 +1,30 @@
 """Likelihood evaluation with a fixed seed, stratified draws and a confidence interval.
 
 The same function scores the masked process (a Monte-Carlo NELBO, an upper bound on
-the NLL) and the autoregressive one (exact NLL), so the MDLM/AR ratio comes from one
-code path. Each sequence gets ``draws`` estimates whose strata are spread over
-``[0, 1]`` (draw ``k`` of row ``b`` uses stratum ``k*B + b`` of ``draws*B``).
+the NLL of the model the sampler draws from) and the autoregressive one (exact NLL), so
+the MDLM/AR ratio comes from one code path. For the masked process the default
+estimator is the exact bound (``count`` in continuous time, the T-step bound when
+``num_steps > 0``); each result says whether its estimator's mean is a bound (``bound``)
+and what it is (``estimand``): MDLM's ``time`` estimator is eps-truncated, slightly below
+the bound (see :mod:`seqdiff.processes.masked`).
+
+Each sequence gets ``draws`` estimates. Draw ``k`` of a batch of ``B`` rows stratifies
+over the batch (strata ``k*B .. k*B+B-1`` of ``draws*B``), with the rows assigned to its
+strata by a fresh seeded permutation, so every row gets one uniformly placed stratum of
+each of the ``draws`` blocks of ``[0, 1]``: each sequence's estimate is unbiased on its
+own (``tests/test_likelihood_ci.py``; with a fixed assignment row ``b`` always took
+stratum ``k*B + b``: with one draw of the count estimator, row 0 had every token masked).
 
 The interval is a 95% normal interval of the ratio estimator
 :math:`\\hat R=\\sum_b y_b/\\sum_b n_b` (nats over tokens) by the delta method, treating
-sequences as independent. It contains both data and Monte-Carlo noise. Stratifying
-draws across rows makes them negatively correlated, so the interval is conservative.
+sequences as independent. It is an interval for the per-token NELBO of the *source* the
+held-out sequences are drawn from: it contains both data and Monte-Carlo noise. Measured
+on the enumerable toy (64 sequences drawn afresh per seed, 4 draws, count estimator,
+perturbed exact denoiser), it covered the exact value in 95.0% of 1,000 seeds
+(``tests/test_likelihood_ci.py`` asserts 90-99% on 400). As an
+interval for the NELBO of the fixed held-out set itself it is conservative: its
+half-width there was 0.061 nats/token against a Monte-Carlo spread (1.96 sd across
+seeds) of 0.025.
 """
 
 from __future__ import annotations
@@ -41,15 +57,23 @@ class LikelihoodResult:
     draws: int
     estimator: str
     exact: bool
+    #: the estimator's mean is an upper bound on the model's NLL (an exact NLL counts)
+    bound: bool = True
+    #: what the estimator's mean is, in words
+    estimand: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def kind(self) -> str:
+        return "NLL" if self.exact else ("NELBO" if self.bound else "truncated NELBO (not a bound)")
+
     def summary(self, unit: str = "token") -> str:
-        kind = "NLL" if self.exact else "NELBO"
         return (
-            f"{kind} {self.bits_per_token:.4f} ± {self.bits_ci95:.4f} bits/{unit} "
-            f"(ppl {self.perplexity:.4f}, 95% CI; {self.num_sequences} seqs × {self.draws} draws, {self.estimator})"
+            f"{self.kind} {self.bits_per_token:.4f} ± {self.bits_ci95:.4f} bits/{unit} "
+            f"(ppl {self.perplexity:.4f}, 95% CI; {self.num_sequences} seqs × {self.draws} draws, {self.estimator}"
+            + (f": {self.estimand}" if self.estimand else "") + ")"
         )
 
 
@@ -77,15 +101,21 @@ def evaluate_likelihood(
     device: torch.device | str | None = None,
     autocast_dtype: torch.dtype | None = None,
 ) -> tuple[LikelihoodResult, Tensor, Tensor]:
-    """Score held-out batches; returns ``(result, per-sequence nats, per-sequence tokens)``."""
+    """Score held-out batches; returns ``(result, per-sequence nats, per-sequence tokens)``.
+
+    ``estimator``: for the masked process, ``None`` is its exact bound (``count`` in
+    continuous time, the T-step bound for ``num_steps > 0``); ``"count"`` with
+    ``num_steps > 0`` is refused (a ValueError), since it would report the continuous
+    bound for a T-step model.
+    """
     if draws < 1:
         raise ValueError(f"evaluate_likelihood: draws must be >= 1, got {draws}")
+    exact = getattr(process, "kind", "") == "autoregressive"
+    est = "exact" if exact else process.eval_estimator(estimator)
+    kw = {} if exact else {"estimator": est}
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
-    exact = getattr(process, "kind", "") == "autoregressive"
-    est = "exact" if exact else (estimator or process.estimator)
-    kw = {} if exact else {"estimator": est}
     totals, counts = [], []
     try:
         for i, batch in enumerate(batches):  # (x0, valid) or (x0, valid, fixed)
@@ -97,11 +127,17 @@ def evaluate_likelihood(
             acc = torch.zeros(B, dtype=torch.float64, device=device)
             for k in range(1 if exact else draws):
                 gen = make_generator(seed, i, k)
+                # Row perm[p] takes stratum k*B + p: a fresh random stratum of block k for
+                # every row and draw, so each row's average is unbiased on its own.
+                perm = (torch.arange(B) if exact else torch.randperm(B, generator=gen)).to(device)
+                pkw = {key: v[perm] if isinstance(v, Tensor) else v for key, v in bkw.items()}
                 with _autocast(device, autocast_dtype):
-                    out = process.nelbo(model, x0, valid, generator=gen, offset=k * B, total=draws * B, **bkw)
-                acc += out.nelbo
+                    out = process.nelbo(model, x0[perm], valid[perm], generator=gen, offset=k * B, total=draws * B, **pkw)
+                acc[perm] += out.nelbo
+                num_tokens = torch.empty_like(out.num_tokens)
+                num_tokens[perm] = out.num_tokens
             totals.append((acc / (1 if exact else draws)).cpu())
-            counts.append(out.num_tokens.cpu())
+            counts.append(num_tokens.cpu())
     finally:
         model.train(was_training)
     if not totals:
@@ -120,6 +156,8 @@ def evaluate_likelihood(
         draws=1 if exact else draws,
         estimator=est,
         exact=exact,
+        bound=exact or process.estimate_is_bound(est),
+        estimand="exact NLL" if exact else process.estimand(est),
     )
     return result, y, n
 

@@ -17,6 +17,17 @@ Which model supplies them is a choice made in :class:`~seqdiff.processes.MaskedD
 follows the model as it learns, at the price of ``groups`` extra forward passes without
 gradient per step), or a frozen reference: a seqdiff checkpoint or a Hugging Face MLM
 directory (the paper's setting with a pretrained MLM).
+
+**A training objective, not a bound.** ``ens_weighting="nelbo"`` weighs the ``k`` masked
+targets by ``n/k`` like MDLM's count estimator, but that estimator's mean is the NELBO
+only because its masked set is a *uniform* subset; here it is a function of the data (the
+lowest entropies). With a perfect model on independent Bernoulli tokens the ``k``
+lowest-entropy sites are masked for every ``k``, so site ``i`` of entropy rank ``r_i``
+weighs :math:`\sum_{k\ge r_i} 1/k` and the mean is
+:math:`\frac1n\sum_i h_i\sum_{k\ge r_i}1/k`, a third below the entropy
+:math:`\frac1n\sum_i h_i` in ``tests/test_ens.py``. Evaluation therefore scores ENS
+models with uniform masking (the NELBO), and training logs this loss as
+``train_ens_objective_bits_per_token``.
 See ``docs/eags.md`` for what is confirmed from the paper and what is reconstructed.
 """
 
@@ -38,10 +49,12 @@ def token_entropies(
     mask_id: int,
     groups: int = 4,
     generator: torch.Generator | None = None,
+    u: Tensor | None = None,
 ) -> Tensor:
     """Approximate leave-one-out entropies ``[B, L]`` (nats) of the ``targets``.
 
     ``logprob_fn(x_t, valid, positions) -> log_probs [N, V]`` at the selected positions.
+    ``u``: the ``[B, L]`` uniforms that deal the groups (drawn from ``generator`` if not given).
     """
     if groups < 1:
         raise ValueError(f"token_entropies: groups must be >= 1, got {groups}")
@@ -50,7 +63,9 @@ def token_entropies(
     # sizes differ by at most one and ``groups >= n`` targets masks one site per pass
     # (exact LOO). (Drawing a group per site independently left several sites sharing a
     # group even with ``groups = n``, contradicting the docstring.)
-    key = uniform((B, L), generator=generator, device=x0.device, dtype=torch.float64).masked_fill(~targets, 2.0)
+    if u is None:
+        u = uniform((B, L), generator=generator, dtype=torch.float64)
+    key = u.to(x0.device, torch.float64).masked_fill(~targets, 2.0)
     rank = torch.empty_like(x0)
     rank.scatter_(1, key.argsort(dim=1), torch.arange(L, device=x0.device).expand(B, L))
     which = rank % groups
@@ -71,13 +86,17 @@ def ens_mask(
     *,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    u: Tensor | None = None,
 ) -> Tensor:
     """Mask the ``k[b]`` lowest-entropy targets of each row (Gumbel-relaxed by ``temperature``).
 
-    Ties (and the ``temperature = 0`` order among equal entropies) are broken at random.
+    Ties (and the ``temperature = 0`` order among equal entropies) are broken at random,
+    by the ``[B, L]`` uniforms ``u`` (drawn from ``generator`` if not given).
     """
     B, L = entropies.shape
-    u = uniform((B, L), generator=generator, device=entropies.device, dtype=torch.float64).clamp(1e-300, 1.0)
+    if u is None:
+        u = uniform((B, L), generator=generator, dtype=torch.float64)
+    u = u.to(entropies.device, torch.float64).clamp(1e-300, 1.0)
     gumbel = -torch.log(-torch.log(u))
     H = entropies.double()
     if temperature == 0.0:

@@ -16,20 +16,50 @@ and discrete time with ``T`` steps :math:`t_j=j/T` (the D3PM-absorbing bound wit
     \frac{\alpha_{t_{j-1}}-\alpha_{t_j}}{1-\alpha_{t_j}}
     \sum_{i:\,x_{t_j}^i=\mathrm{m}} -\log p_\theta(x_0^i \mid x_{t_j}).
 
-Two unbiased Monte-Carlo estimators of :math:`\mathcal{L}_\infty` are offered:
+**Which model these bound.** Every sampler starts from all-[MASK]. The ancestral sampler
+reveals a token at step :math:`j` w.p. :math:`(\alpha_{j-1}-\alpha_j)/(1-\alpha_T)`: it
+runs the chain of the *normalised* schedule
+:math:`\tilde\alpha(t)=(\alpha(t)-\alpha(1))/(1-\alpha(1))`, :math:`\tilde\alpha(1)=0`,
+and feeds the model the rate :math:`1-\alpha(t_j)`. A schedule's ``eps``
+(:math:`\alpha(1)=\varepsilon`) therefore changes nothing the sampler does; the bound that
+matters is the NELBO of this model, :math:`\mathcal{L}` on :math:`\tilde\alpha`, and that
+is what the estimators below call a bound:
 
-``"time"``
-    MDLM's: stratified :math:`t\in[t_{min},1]`, weight :math:`w(t)` (``t_min=1e-3``
-    truncates the integral as MDLM does; ``t_min=0`` is unbiased but its variance is
-    unbounded near :math:`t=0`).
-``"count"``
+``"count"`` (continuous time; the evaluation default)
     Rao-Blackwellised over :math:`t`: draw the number of masked tokens :math:`k`
     (stratified, uniform on :math:`1..n`), mask a uniform subset of that size, weight
-    :math:`n/k`. Substituting :math:`a=\alpha(t)` shows
-    :math:`\int_0^1 \tbinom{n}{k}(1-a)^{k-1}a^{n-k}da = 1/k`, so this is exactly
-    :math:`\mathcal{L}_\infty` for :math:`\alpha(0)=1,\alpha(1)=0`, with finite variance
-    and no truncation. A time-conditioned denoiser gets the masking rate drawn from its
-    posterior given :math:`k`, :math:`\mathrm{Beta}(k, n-k+1)`, so it stays exact.
+    :math:`n/k`. Substituting :math:`a=\tilde\alpha(t)` shows
+    :math:`\int_0^1 \tbinom{n}{k}(1-a)^{k-1}a^{n-k}da = 1/k`, so its mean is exactly
+    :math:`\mathcal{L}_\infty` on :math:`\tilde\alpha` (for a denoiser that does not see
+    :math:`t`, the same for every schedule): an upper bound on the NLL of the
+    continuous-time model (the ancestral sampler as :math:`T\to\infty`), with finite
+    variance and no truncation. A time-conditioned denoiser gets the rate the sampler would
+    give it, :math:`(1-\alpha(1))\,r` with :math:`r\sim\mathrm{Beta}(k, n-k+1)` the
+    posterior masking rate given :math:`k`, so it stays exact.
+T-step (``num_steps = T > 0``)
+    :math:`\mathcal{L}_T` on :math:`\tilde\alpha`: step :math:`j` stratified uniform on
+    ``1..T``, each token masked w.p. :math:`1-\tilde\alpha_j=(1-\alpha_j)/(1-\alpha_T)`
+    (all of them at :math:`j=T`, so there is no prior term), weight
+    :math:`T(\alpha_{j-1}-\alpha_j)/(1-\alpha_j)` (the same on both schedules). Its mean
+    is the NELBO of the T-step ancestral sampler's model, a bound on that model's NLL.
+    (Masking w.p. :math:`1-\alpha_j`, as MDLM's discrete-time loss does, gives a number
+    about 0.1% below it for ``eps = 1e-3``, for some sequences below the sampler's NLL.)
+``"time"`` (MDLM's)
+    Stratified :math:`t\sim U[t_{min},1]`, weight :math:`w(t)`, masking
+    :math:`1-\alpha(t)`. Its mean,
+    :math:`\frac{1}{1-t_{min}}\int_{t_{min}}^1 w(t)\,\mathbb{E}_{q_t}[\cdot]\,dt`, omits the
+    mass at :math:`\alpha<\varepsilon` and :math:`t<t_{min}` and the :math:`1-t_{min}` of
+    its density: with ``eps = t_min = 1e-3`` it is about 0.1% *below* the bound
+    (0.05-0.14% per sequence on the toy of ``tests/test_bounds.py``). It is MDLM's
+    training loss and the figure MDLM reports, so it is kept and labelled "eps-truncated,
+    not a bound"; only with ``eps = t_min = 0`` is it an unbiased estimate of the bound
+    (with unbounded variance near :math:`t=0`).
+
+What :meth:`MaskedDiffusion.loss` trains on is declared by ``objective`` (its name in the
+training metrics) and ``loss_is_nelbo``: ``"nelbo"`` for the bounds above,
+``"truncated_nelbo"`` for MDLM's ``time`` estimator with ``eps`` or ``t_min`` > 0,
+``"ens_objective"`` for ENS corruption (:mod:`seqdiff.processes.ens`), whose masked sets
+are a deterministic function of the data, so it is a training objective, not a bound.
 """
 
 from __future__ import annotations
@@ -51,8 +81,10 @@ ESTIMATORS = ("time", "count")
 
 @dataclass
 class LossOutput:
-    """``loss``: differentiable token-mean NELBO (nats); ``nelbo``: per-sequence NELBO
-    estimate in nats (detached); ``num_tokens``: real tokens per sequence."""
+    """``loss``: differentiable token mean of the objective (nats); ``nelbo``: its
+    per-sequence estimate in nats (detached): a NELBO estimate except under ENS corruption,
+    where it is the per-sequence ENS objective (see ``MaskedDiffusion.objective``);
+    ``num_tokens``: real tokens per sequence."""
 
     loss: Tensor
     nelbo: Tensor
@@ -69,9 +101,15 @@ class MaskedDiffusion:
         time_conditioning: pass the masking rate to the backbone (off in MDLM).
         estimator: ``"time"`` (MDLM) or ``"count"`` (Rao-Blackwellised), see module doc.
         t_min: lower end of training/eval times for the ``"time"`` estimator.
+
+    Declared attributes: ``objective`` (the name of what :meth:`loss` estimates, used
+    for it in the training metrics) and ``loss_is_nelbo`` (whether that is the NELBO of
+    the sampler's model, i.e. a bound; see the module docstring).
     """
 
     kind = "masked"
+    objective: str
+    loss_is_nelbo: bool
 
     def __init__(
         self,
@@ -114,6 +152,13 @@ class MaskedDiffusion:
         self.time_conditioning = bool(time_conditioning)
         self.estimator = estimator
         self.t_min = float(t_min)
+        # alpha(1): the sampler starts from all-[MASK] whatever it is (module docstring)
+        self.alpha_end = float(self.schedule.alpha(torch.tensor(1.0, dtype=torch.float64)))
+        if corruption == "ens":
+            self.objective = "ens_objective"
+        else:
+            self.objective = "nelbo" if self.estimate_is_bound(estimator) else "truncated_nelbo"
+        self.loss_is_nelbo = self.objective == "nelbo"
 
     # ---------------------------------------------------------------- forward process
     def corrupt(
@@ -191,6 +236,25 @@ class MaskedDiffusion:
         ce = self.masked_cross_entropy(model, x0, x_t, valid, rate)
         return self.schedule.weight(t).to(ce.dtype) * ce
 
+    def time_law(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        r"""The ``time`` / T-step estimators at uniforms ``u`` in ``(0, 1]``: per row
+        ``(masking probability, the rate the model is given, NELBO weight)``, float64.
+
+        T-step: :math:`j=\lceil uT\rceil`, masking :math:`(1-\alpha_j)/(1-\alpha_T)`,
+        rate :math:`1-\alpha_j`; continuous time: :math:`t=t_{min}+(1-t_{min})u`,
+        masking and rate :math:`1-\alpha(t)`, weight :math:`w(t)` (module docstring).
+        """
+        u = u.double()
+        if self.num_steps > 0:
+            T = self.num_steps
+            j = torch.ceil(u * T).clamp(1, T)
+            t, s = j / T, (j - 1) / T
+            rate = 1.0 - self.schedule.alpha(t)
+            return rate / (1.0 - self.alpha_end), rate, T * self.schedule.reveal_probability(t, s)
+        t = self.t_min + (1.0 - self.t_min) * u
+        rate = 1.0 - self.schedule.alpha(t)
+        return rate, rate, self.schedule.weight(t)
+
     def draw(
         self,
         x0: Tensor,
@@ -201,7 +265,7 @@ class MaskedDiffusion:
         offset: int = 0,
         total: int | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One stratified draw of ``(x_t, masking rate, NELBO weight)`` per sequence.
+        """One stratified draw of ``(x_t, model rate, NELBO weight)`` per sequence.
 
         ``offset``/``total`` place this batch inside a larger stratified global batch.
         """
@@ -212,24 +276,17 @@ class MaskedDiffusion:
         # Per-token uniforms of the whole global batch, sliced: a row's mask then depends
         # only on its global index, so N ranks (or accumulation steps) draw exactly what
         # one process with the global batch would.
-        rows = uniform((total or B, L), generator=generator)[offset : offset + B]
+        rows = uniform((total or B, L), generator=generator)[offset : offset + B].to(x0.device)
         if estimator == "count":
             n = valid.sum(1).to(torch.float64).cpu()
             k = torch.clamp(torch.ceil(u * n), min=1.0).where(n > 0, torch.zeros_like(n))
             masked, rate = order_statistic_mask(valid, k.long().to(x0.device), u=rows)
             weight = (n / k.clamp(min=1.0)).to(x0.device)
-            return x0.masked_fill(masked, self.vocab.mask_id), rate.double(), weight
-        if self.num_steps > 0:
-            T = self.num_steps
-            j = torch.ceil(u * T).clamp(1, T)
-            t, s = j / T, (j - 1) / T
-            weight = T * self.schedule.reveal_probability(t, s)
-        else:
-            t = self.t_min + (1.0 - self.t_min) * u
-            weight = self.schedule.weight(t)
-        t, weight = t.to(x0.device), weight.to(x0.device)
-        x_t = self.corrupt(x0, t, valid, u=rows)
-        return x_t, 1.0 - self.schedule.alpha(t), weight
+            # the rate the sampler gives the model at this masking level (module docstring)
+            return x0.masked_fill(masked, self.vocab.mask_id), (1.0 - self.alpha_end) * rate.double(), weight
+        mask_prob, rate, weight = (v.to(x0.device) for v in self.time_law(u))
+        masked = (rows < mask_prob.to(torch.float32).unsqueeze(1)) & valid
+        return x0.masked_fill(masked, self.vocab.mask_id), rate, weight
 
     def draw_ens(
         self,
@@ -243,13 +300,20 @@ class MaskedDiffusion:
         total: int | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """ENS corruption: ``k`` stratified as in the count estimator, the ``k`` lowest-
-        entropy targets masked (see :mod:`seqdiff.processes.ens`)."""
-        B = x0.shape[0]
+        entropy targets masked (see :mod:`seqdiff.processes.ens`).
+
+        The group and tie-breaking uniforms are drawn for the whole global batch and
+        sliced, as in :meth:`draw`, so ranks and accumulation steps see what one process
+        holding the global batch would.
+        """
+        B, L = x0.shape
         u = stratified_uniform(B, generator=generator, offset=offset, total=total)
         n = targets.sum(1).to(torch.float64).cpu()
         k = torch.clamp(torch.ceil(u * n), min=1.0).where(n > 0, torch.zeros_like(n))
-        H = self.token_entropies(model, x0, valid, targets, generator=generator)
-        masked = ens_mask(H, targets, k.long(), temperature=self.ens_temperature, generator=generator)
+        deal = uniform((total or B, L), generator=generator, dtype=torch.float64)[offset : offset + B]
+        ties = uniform((total or B, L), generator=generator, dtype=torch.float64)[offset : offset + B]
+        H = self.token_entropies(model, x0, valid, targets, u=deal)
+        masked = ens_mask(H, targets, k.long(), temperature=self.ens_temperature, u=ties)
         if self.ens_weighting == "nelbo":
             weight = n / k.clamp(min=1.0)
         else:  # "mean": every masked token weighs the same (CMLM / the paper's cross-entropy)
@@ -258,7 +322,7 @@ class MaskedDiffusion:
         return x0.masked_fill(masked, self.vocab.mask_id), rate, weight.to(x0.device)
 
     def token_entropies(
-        self, model: Backbone, x0: Tensor, valid: Tensor, targets: Tensor, *, generator=None
+        self, model: Backbone, x0: Tensor, valid: Tensor, targets: Tensor, *, generator=None, u: Tensor | None = None
     ) -> Tensor:
         """Per-token LOO entropies for ENS from the model itself (``ens_entropy="self"``,
         eval mode, no gradient) or from a frozen reference: a seqdiff checkpoint, or a
@@ -278,7 +342,8 @@ class MaskedDiffusion:
             def fn(x_t: Tensor, v: Tensor, pos: Tensor) -> Tensor:
                 return proc.denoise(net, x_t, rate[: x_t.shape[0]], v, pos)
 
-            return token_entropies(fn, x0, valid, targets, mask_id=self.vocab.mask_id, groups=self.ens_groups, generator=generator)
+            return token_entropies(fn, x0, valid, targets, mask_id=self.vocab.mask_id, groups=self.ens_groups,
+                                   generator=generator, u=u)
         finally:
             net.train(was_training)
 
@@ -342,6 +407,37 @@ class MaskedDiffusion:
         """Alias of :meth:`loss` for evaluation code shared with the AR process."""
         return self.loss(model, x0, valid, **kw)
 
+    # ---------------------------------------------------------------- what a number is
+    def eval_estimator(self, requested: str | None = None) -> str:
+        """The estimator evaluation uses: ``requested``, by default the exact bound
+        (``count`` in continuous time; for ``num_steps > 0`` the T-step bound, ``time``)."""
+        if requested is None:
+            return "time" if self.num_steps > 0 else "count"
+        if requested not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS} or null, got {requested!r}")
+        if requested == "count" and self.num_steps > 0:
+            raise ValueError(
+                f"the count estimator is for continuous time, but this process has num_steps={self.num_steps} "
+                "(the T-step bound); leave the estimator unset (null) or set process.num_steps=0"
+            )
+        return requested
+
+    def estimate_is_bound(self, estimator: str) -> bool:
+        """Whether ``estimator``'s mean is the NELBO of the sampler's model (an upper bound
+        on its NLL), rather than MDLM's eps/t_min-truncated figure."""
+        if estimator == "count" or self.num_steps > 0:
+            return True
+        return self.t_min == 0.0 and self.alpha_end == 0.0
+
+    def estimand(self, estimator: str) -> str:
+        """One line saying what ``estimator``'s mean is (printed with every evaluation)."""
+        if self.num_steps > 0:
+            return f"NELBO of the {self.num_steps}-step ancestral sampler's model (a bound on its NLL)"
+        if self.estimate_is_bound(estimator):
+            return "NELBO, continuous time (a bound on the NLL of the all-[MASK] sampler's model as T -> inf)"
+        return (f"eps-truncated, as MDLM reports (alpha(1)={self.alpha_end:g}, t in [{self.t_min:g}, 1]): "
+                "slightly below the NELBO, not a bound")
+
     def _check_targets(self, x0: Tensor, valid: Tensor) -> None:
         bad = self.vocab.forbidden_mask(x0.device)[x0] & valid
         if bad.any():
@@ -360,6 +456,7 @@ class MaskedDiffusion:
             "estimator": self.estimator,
             "t_min": self.t_min,
             "corruption": self.corruption,
+            "objective": self.objective,
             **({"ens_temperature": self.ens_temperature, "ens_entropy": self.ens_entropy, "ens_groups": self.ens_groups,
                 "ens_weighting": self.ens_weighting} if self.corruption == "ens" else {}),
         }

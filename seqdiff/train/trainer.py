@@ -369,10 +369,11 @@ class Trainer:
         self._stop_signal = signal.Signals(signum).name
 
     def validate(self, max_sequences: int | None = None) -> float:
-        """Held-out NELBO (bits/token) on the first windows of the validation split."""
+        """Held-out NELBO (bits/token) on the first windows of the validation split: the
+        exact bound (``count`` in continuous time, the T-step bound for ``num_steps > 0``;
+        the NLL for AR), whatever the training objective."""
         ctx = self.ema.swapped_in(self.model) if self.ema is not None else nullcontext()
-        # The Rao-Blackwellised estimator has the same expectation and far less noise.
-        est = "count" if getattr(self.process, "kind", "") == "masked" and not getattr(self.process, "num_steps", 0) else None
+        est = None  # evaluate_likelihood's default: the bound
         with ctx:
             res, _, _ = evaluate_likelihood(
                 self.model,
@@ -423,7 +424,7 @@ class Trainer:
                     rec = {
                         "step": self.step,
                         "loss": loss_val,
-                        "bits_per_token": loss_val / math.log(2),
+                        train_metric_name(self.process): loss_val / math.log(2),
                         "lr": self.optimizer.param_groups[0]["lr"],
                         "grad_norm": gnorm,
                         "tokens_per_s": tokens_since / max(now - t_log, 1e-9),
@@ -521,6 +522,17 @@ class Trainer:
         if self.nan_skips > self.config.max_nan_skips:
             raise TrainingError(f"{what}: more than {self.config.max_nan_skips} skipped steps; stopped, {intact}")
         self.step += 1  # the batch of this step is skipped, not retried forever
+
+
+def train_metric_name(process) -> str:
+    """The name the training loss is logged under, in bits/token: a likelihood's name
+    (``train_nelbo_...``, ``train_nll_...``) only when the process declares it is one,
+    e.g. ``train_ens_objective_bits_per_token`` for ENS, ``train_truncated_nelbo_...``
+    for MDLM's eps-truncated time estimator."""
+    objective = getattr(process, "objective", None)
+    if objective is None:  # a process that does not declare it (the AR loss is its exact NLL)
+        objective = "nll" if getattr(process, "kind", "") == "autoregressive" else "objective"
+    return f"train_{objective}_bits_per_token"
 
 
 def _main_thread() -> bool:
