@@ -331,7 +331,7 @@ def run_overrides(hf_dir: Path, hf: dict[str, Any], tokenizer: str | None) -> li
     """The seqdiff run around an imported MDLM-OWT model: MDLM's OpenWebText setup (GPT-2
     BPE, rows of ``model_length`` tokens, [BOS]/[EOS] around every row as MDLM trained)."""
     tok = tokenizer_dir(hf_dir, tokenizer)
-    return ["experiment=text_owt", f"domain.path={tok}", "domain.bos=true", "data.row_specials=true",
+    return ["experiment=text_owt", f"domain.path={tok.resolve()}", "domain.bos=true", "data.row_specials=true",
             f"data.seq_len={seq_len(hf, hf_dir / 'config.json')}"]
 
 
