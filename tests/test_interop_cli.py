@@ -181,3 +181,26 @@ def test_resume_does_not_reapply_init_from(world, tmp_path, capsys):
     _train(b, "trainer.steps=4", *common)
     assert state_equal(weights(a), weights(b)) == []
     assert state_equal(weights(a), weights(world / "run_ph")) != []  # and training did move the weights
+
+
+def test_legacy_bin_and_sharded_safetensors_read_the_same_tensors(world, tmp_path):
+    """pytorch_model.bin through torch.load(weights_only=True); shards through the index."""
+    from safetensors.torch import save_file
+
+    cfg = caduceus_config(True)
+    st = caduceus_state(cfg, seed=1)
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "config.json").write_text(json.dumps(cfg))
+    torch.save(st, legacy / "pytorch_model.bin")
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    (sharded / "config.json").write_text(json.dumps(cfg))
+    keys = sorted(st)
+    halves = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    for name, part in halves.items():
+        save_file({k: st[k].contiguous() for k in part}, str(sharded / name))
+    (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {k: n for n, p in halves.items() for k in p}}))
+    for d in (legacy, sharded):
+        assert main(["import", f"hf_dir={d}", f"out={tmp_path / (d.name + '_run')}"]) == 0
+        assert state_equal(weights(tmp_path / (d.name + "_run")), weights(world / "run_ps")) == [], d.name

@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqdiff.errors import CheckpointError, ConfigError
 from seqdiff.train.checkpoint import latest_valid_checkpoint, load_checkpoint
+from seqdiff.utils.instantiate import instantiate
 
 
 def prepare_init(cfg: DictConfig, run_config: dict, run_dir: Path, tcfg: Any, overrides: list[str],
@@ -52,6 +53,11 @@ def prepare_init(cfg: DictConfig, run_config: dict, run_dir: Path, tcfg: Any, ov
                 raise ConfigError(f"{key}: {ckpt.path}'s backbone ({backbone.get('_target_')}) has no key {leaf!r}")
             value = OmegaConf.select(cfg, key)
             backbone[leaf] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    # The vocabularies must match before RUN's backbone is built on this run's one.
+    vocab = instantiate(run_config["domain"], section="domain").vocab
+    diff = vocab.describe_difference(ckpt.vocab)
+    if diff:
+        raise CheckpointError(f"init_from={source}: its vocabulary differs from this run's ({diff})")
     run_config["backbone"] = backbone
     use_ema = bool(cfg.get("init_from_ema", True))
     run_config["init_from"] = {"run": str(ckpt.path), "step": ckpt.step, "ema": use_ema}
@@ -60,9 +66,6 @@ def prepare_init(cfg: DictConfig, run_config: dict, run_dir: Path, tcfg: Any, ov
         return None
 
     def load_weights(exp: Any) -> None:
-        diff = exp.vocab.describe_difference(ckpt.vocab)
-        if diff:
-            raise CheckpointError(f"init_from={source}: its vocabulary differs from this run's ({diff})")
         which = ckpt.load_model(exp.model, ema=use_ema)
         say(f"init_from: {ckpt.path} ({which} weights, step {ckpt.step}); backbone {backbone.get('_target_')}; "
             "new optimizer and schedule")

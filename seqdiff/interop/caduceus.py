@@ -305,7 +305,7 @@ def to_seqdiff(hf: dict[str, Any], state: dict[str, Tensor], vocab: VocabSpec, f
 
 # ----------------------------------------------------------------------------- export
 def from_seqdiff(backbone: dict[str, Any], state: dict[str, Tensor], vocab: VocabSpec, length: int,
-                 where: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
+                 where: str, domain: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """``(config.json, tensors)`` in Caduceus' layout for a seqdiff CaduceusPS/PH run."""
     target = backbone.get("_target_")
     if target not in (PS_TARGET, PH_TARGET):

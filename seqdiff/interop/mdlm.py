@@ -257,8 +257,11 @@ def seq_len(hf: dict[str, Any], config_file: Path) -> int:
 
 # ----------------------------------------------------------------------------- export
 def from_seqdiff(backbone: dict[str, Any], state: dict[str, Tensor], vocab: VocabSpec, length: int,
-                 where: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
+                 where: str, domain: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """``(config.json, tensors)`` in MDLM's layout for a seqdiff DiT run; see the module docstring."""
+    if domain is not None and domain.get("tokenizer") != "gpt2":
+        raise CheckpointError(f"{where}: MDLM's layout is a GPT-2 text model (GPT-2 ids + [MASK]); this run's domain is "
+                              f"{domain.get('name') or domain.get('_target_')}")
     if backbone.get("_target_") != TARGET:
         raise CheckpointError(f"{where}: export to mdlm needs a {TARGET} backbone, this run has {backbone.get('_target_')}")
     if backbone.get("time_conditioning") or backbone.get("causal"):

@@ -6,7 +6,8 @@ A format is a module with
 - ``run_overrides(hf_dir, hf_config, tokenizer) -> [str]``: Hydra overrides for the run around
   the model (domain, data, process, sampler, trainer);
 - ``to_seqdiff(hf_config, tensors, vocab, weights_file, config_file) -> (backbone config, state dict)``;
-- ``from_seqdiff(backbone config, state dict, vocab, seq_len, where) -> (config.json dict, tensors)``;
+- ``from_seqdiff(backbone config, state dict, vocab, seq_len, where, domain=run's domain section)
+  -> (config.json dict, tensors)``;
 - optionally ``tokenizer_files(seq_len) -> {name: json}`` written next to an export.
 
 Adding a format is one line here and one module.

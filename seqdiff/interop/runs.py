@@ -89,7 +89,8 @@ def export_run(run: str | Path, out: str | Path, *, ema: bool = True) -> Path:
     fmt = format_for_backbone(exp.config["backbone"].get("_target_"), where)
     state = {k: v.detach().cpu() for k, v in exp.model.state_dict().items()}
     length = int((exp.config.get("data") or {}).get("seq_len", 1024))
-    hf_config, tensors = fmt.from_seqdiff(exp.config["backbone"], state, exp.vocab, length, where)
+    hf_config, tensors = fmt.from_seqdiff(exp.config["backbone"], state, exp.vocab, length, where,
+                                          domain=exp.config.get("domain"))
     hf_config["seqdiff"] = {"exported_from": where, "weights": exp.weights, "step": exp.checkpoint.step}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
