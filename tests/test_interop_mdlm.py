@@ -129,6 +129,13 @@ def test_each_difference_matters(broken):
     assert err > 4 * own + 1e-6, (broken, err, own)  # the criterion the positive tests assert fails
 
 
+def test_inv_freq_buffer_is_optional():
+    st = mdlm_state()
+    del st["backbone.rotary_emb.inv_freq"]
+    backbone, sd = mdlm.to_seqdiff(MDLM_TINY, st, VOCAB, F, C)
+    assert backbone["rope_base"] == 10000.0 and state_equal(sd, imported()[2]) == []
+
+
 def test_import_export_import_is_bitwise():
     _, backbone, sd1 = imported()
     hf, tensors = mdlm.from_seqdiff(backbone, sd1, VOCAB, 64, "run")

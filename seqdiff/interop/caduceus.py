@@ -287,7 +287,7 @@ def to_seqdiff(hf: dict[str, Any], state: dict[str, Tensor], vocab: VocabSpec, f
         t.take_tied(n["head"], table, n["embed"])
     else:
         out["lm_head.weight"] = t.take(n["head"], (c.vocab_rows, c.d_model), why)[rows]
-    if c.rcps is False and c.tied_head:
+    if not c.rcps and c.tied_head:
         out["lm_head.weight"] = out["embedding.weight"]
     t.finish("caduceus-ps" if c.rcps else "caduceus-ph")
     backbone: dict[str, Any] = {

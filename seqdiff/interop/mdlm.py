@@ -8,7 +8,7 @@ Layout (MDLM's ``models/dit.py`` under the HF wrapper's ``backbone.`` prefix). `
 ``vocab_embed.embedding``                               [V, D]
 ``sigma_map.mlp.0.{weight,bias}``                       [C, F], [C]  (F = 256 frequencies)
 ``sigma_map.mlp.2.{weight,bias}``                       [C, C], [C]
-``rotary_emb.inv_freq``                                 [D/H/2]
+``rotary_emb.inv_freq`` (a buffer; optional)            [D/H/2]
 ``blocks.i.norm1.weight`` / ``norm2.weight``            [D]  (LayerNorm without bias)
 ``blocks.i.attn_qkv.weight``                            [3D, D]  rows (three, heads, head_dim)
 ``blocks.i.attn_out.weight``                            [D, D]
@@ -212,7 +212,9 @@ def to_seqdiff(hf: dict[str, Any], state: dict[str, Tensor], vocab: VocabSpec, f
 
     out["embed.weight"] = pad_row(t.take("vocab_embed.embedding", (V, D), why_vd), "vocab_embed")
     c = constant_condition(t, C)
-    base = rope_base(t.take("rotary_emb.inv_freq", (hd // 2,), "config.json hidden_dim / n_heads"), hd, str(file))
+    base = 10_000.0  # MDLM's Rotary default, when the buffer was not saved
+    if t.has("rotary_emb.inv_freq"):
+        base = rope_base(t.take("rotary_emb.inv_freq", (hd // 2,), "config.json hidden_dim / n_heads"), hd, str(file))
     mlp_rows = t.shape("blocks.0.mlp.0.weight")
     ratio = mlp_rows[0] // D if mlp_rows and mlp_rows[0] % D == 0 and mlp_rows[0] >= D else 4
     Fh = ratio * D
