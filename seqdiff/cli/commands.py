@@ -122,6 +122,9 @@ def _only_hydra_files(run_dir: Path) -> bool:
 
 def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
     tcfg = TrainerConfig.from_dict(run_config["trainer"])  # cheap: before the data is read
+    if cfg.eval.get("protocol"):
+        raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
+                          "data.corpus.path=FILE eval.protocol=...")
     init = prepare_init(cfg, run_config, run_dir, tcfg, _overrides(), say)  # init_from=RUN (fresh runs only)
     exp = build_experiment(run_config)
     if init is not None:
@@ -151,7 +154,6 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
         return
     exp.model = trainer.final_model()  # EMA weights; under FSDP the gathered, unsharded model
     exp.model.eval()
-    apply_protocol(exp, cfg.eval, _overrides())
     report = evaluate_and_report(exp, cfg, run_dir)
     report["train"] = {"steps": result.step, "seconds": result.seconds, "stopped_early": result.stopped_early,
                        "world_size": dist.world_size}

@@ -1,4 +1,4 @@
-"""``eval.protocol``: score a run under a published evaluation protocol instead of its own data.
+"""``eval.protocol`` (``seqdiff eval``): score a run under a published evaluation protocol.
 
 A protocol turns the composed ``data`` section (e.g. ``data=text data.corpus.path=FILE``) into
 the data source the protocol prescribes; the evaluator is unchanged. The row length is the

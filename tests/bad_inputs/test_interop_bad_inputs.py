@@ -256,6 +256,12 @@ def case_protocol_file_missing(world, d):
 
 
 @case
+def case_protocol_at_train_time(world, d):
+    return Case(["train", f"run_dir={d / 'r'}", "eval.protocol=mdlm_zero_shot", *TINY],
+                r"eval\.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN", [], d / "r")
+
+
+@case
 def case_protocol_dataset_not_guessable(world, d):
     f = d / "mystery.txt"
     f.write_text("some text\n")
