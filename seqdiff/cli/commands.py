@@ -13,6 +13,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from seqdiff.cli.condition import condition_from_config, with_keywords
+from seqdiff.cli.init_from import prepare_init
+from seqdiff.cli.protocols import apply_protocol
 from seqdiff.cli.report import data_condition, evaluate_and_report
 from seqdiff.errors import ConfigError, SeqdiffError
 from seqdiff.experiment import Experiment, build_experiment, load
@@ -120,7 +122,13 @@ def _only_hydra_files(run_dir: Path) -> bool:
 
 def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
     tcfg = TrainerConfig.from_dict(run_config["trainer"])  # cheap: before the data is read
+    if cfg.eval.get("protocol"):
+        raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
+                          "data.corpus.path=FILE eval.protocol=...")
+    init = prepare_init(cfg, run_config, run_dir, tcfg, _overrides(), say)  # init_from=RUN (fresh runs only)
     exp = build_experiment(run_config)
+    if init is not None:
+        init(exp)
     say(f"run directory: {run_dir}")
     say(
         f"model: {type(exp.model).__name__} {exp.model.num_parameters():,} parameters | "
@@ -239,6 +247,7 @@ def _sources(cond: DictConfig) -> list[str]:
 def evaluate(cfg: DictConfig) -> None:
     exp = _experiment_from_checkpoint(cfg)
     run_dir = exp.checkpoint.path.parent.parent if exp.checkpoint.path.parent.name == "checkpoints" else exp.checkpoint.path
+    apply_protocol(exp, cfg.eval, _overrides())
     report = evaluate_and_report(exp, cfg, run_dir)
     try:
         atomic_write_json(run_dir / "eval.json", report)

@@ -45,6 +45,7 @@ def _usage() -> str:
             "usage: seqdiff {train,sample,eval} [group=option ...] [key=value ...] [--debug]",
             "       seqdiff download hg38 --dir DIR [--source URL_OR_DIR]",
             "       seqdiff tokenizer train --corpus PATH --kind bpe --vocab-size N --out DIR",
+            "       seqdiff import hf_dir=PATH out=DIR [tokenizer=DIR]   |   seqdiff export checkpoint=RUN out=DIR",
             "",
             "commands:",
             "  train    train a model (no arguments: the quickstart on a synthetic DNA source)",
@@ -52,6 +53,8 @@ def _usage() -> str:
             "  eval     NELBO with confidence intervals and sample statistics: seqdiff eval checkpoint=RUN_DIR",
             "  download fetch a dataset (resumable, verified): seqdiff download hg38 --dir data/hg38",
             "  tokenizer train a text tokenizer once and reuse it: seqdiff tokenizer train --corpus input.txt --out tok",
+            "  import   a public checkpoint (MDLM-OWT, Caduceus) as a run: seqdiff import hf_dir=PATH out=runs/NAME",
+            "  export   a DiT / Caduceus run in the public layout: seqdiff export checkpoint=RUN out=DIR",
             "",
             "config groups (in " + str(root) + "):",
             *groups,
@@ -80,8 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         from seqdiff.utils.instantiate import locate
 
         return locate("recipes.text.cli.main", section="tokenizer")(rest)
+    if command in ("import", "export"):  # key=value arguments, no Hydra job (seqdiff/cli/interop.py)
+        from seqdiff.cli.interop import main as interop_main
+
+        return interop_main(command, rest)
     if command not in COMMANDS:
-        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}, download, tokenizer", file=sys.stderr)
+        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}, download, tokenizer, "
+              "import, export", file=sys.stderr)
         return 2
     debug = "--debug" in rest
     rest = [a for a in rest if a != "--debug"]

@@ -1,0 +1,36 @@
+"""``eval.protocol`` (``seqdiff eval``): score a run under a published evaluation protocol.
+
+A protocol turns the composed ``data`` section (e.g. ``data=text data.corpus.path=FILE``) into
+the data source the protocol prescribes; the evaluator is unchanged. The row length is the
+checkpoint's trained ``data.seq_len`` (MDLM-OWT: 1024).
+
+- ``mdlm_zero_shot``: MDLM's zero-shot likelihood rows (``recipes/text/zero_shot.py``); the
+  detokeniser is ``eval.protocol_dataset`` (``auto``: from the file name).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from seqdiff.errors import ConfigError
+from seqdiff.utils.instantiate import locate
+
+PROTOCOLS = {"mdlm_zero_shot": "recipes.text.zero_shot.protocol_data"}
+
+
+def apply_protocol(exp: Any, ev: Any, user_overrides: list[str]) -> None:
+    """Replace ``exp``'s data by the protocol's (no-op without ``eval.protocol``)."""
+    name = ev.get("protocol")
+    if not name:
+        return
+    if name not in PROTOCOLS:
+        raise ConfigError(f"eval.protocol={name!r}: unknown; choose one of {', '.join(sorted(PROTOCOLS))}")
+    trained = (exp.checkpoint.config.get("data") if exp.checkpoint is not None else None) or exp.config.get("data") or {}
+    seq_len = int(trained.get("seq_len") or 1024)
+    data = locate(PROTOCOLS[name], section="eval.protocol")(
+        dict(exp.config.get("data") or {}), dataset=str(ev.get("protocol_dataset") or "auto"), seq_len=seq_len)
+    exp.config = {**exp.config, "data": data}
+    exp.__dict__.pop("data", None)  # rebuilt from the new section on first access
+    if not any(o.split("=")[0].lstrip("+~") == "eval.num_samples" for o in user_overrides):
+        ev.num_samples = 0  # a likelihood protocol; eval.num_samples=N also samples
+        print(f"eval.protocol={name}: likelihood only (eval.num_samples=N to also draw samples)")
