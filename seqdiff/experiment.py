@@ -68,11 +68,14 @@ class Experiment:
         if "block_length" in params and cfg.get("block_length") is None:
             cfg["block_length"] = self.default_length()  # semi-AR windows are the trained length
         sampler = instantiate(cfg, section="sampler", trusted=self.trusted, **extra)
-        ar_sampler = type(sampler).__name__ == "AutoregressiveSampler"
-        if (self.process.kind == "autoregressive") != ar_sampler:
+        if not isinstance(sampler, Sampler):
+            raise ConfigError(f"sampler: {cfg['_target_']} is not a seqdiff.samplers.Sampler")
+        kinds, kind = tuple(sampler.process_kinds), self.process.kind  # a declared capability, not a class name
+        if kind not in kinds:
             raise ConfigError(
-                f"sampler: {type(sampler).__name__} cannot sample a {self.process.kind} process "
-                f"(use sampler={'autoregressive' if not ar_sampler else 'ancestral'})"
+                f"sampler: {type(sampler).__name__} cannot sample {'an' if kind[:1] in 'aeiou' else 'a'} {kind} process "
+                f"(it declares process_kinds={list(kinds)}; "
+                f"use sampler={'autoregressive' if kind == 'autoregressive' else 'ancestral'})"
             )
         return sampler
 

@@ -231,3 +231,37 @@ def test_kv_cached_ar_sampling_equals_recomputation():
     assert torch.equal(outs[0].tokens, outs[1].tokens)
     assert (outs[0].tokens[:, :2] == torch.tensor([1, 2])).all() and (outs[0].tokens[:, 5] == 0).all()
     assert outs[0].nfe.tolist() == [10] * 6 and outs[1].nfe.tolist() == [7] * 6
+
+
+def test_build_sampler_checks_the_declared_process_kinds(tmp_path, monkeypatch):
+    """A subclass of the AR sampler, and the AR sampler wrapped for RC symmetry (strand mode),
+    sample an AR run: the check reads ``Sampler.process_kinds``, not a class name."""
+    from seqdiff.errors import ConfigError
+    from seqdiff.experiment import build_experiment
+    from runs import tiny_config
+
+    (tmp_path / "my_samplers.py").write_text(
+        "from seqdiff.samplers import AutoregressiveSampler\n\n"
+        "class LeftToRight(AutoregressiveSampler):\n    '''A user's AR sampler.'''\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tiny_config()
+    cfg["backbone"]["causal"] = True
+    cfg["process"] = {"_target_": "seqdiff.processes.AutoregressiveProcess"}
+    exp = build_experiment(cfg)
+    sub = exp.build_sampler({"_target_": "my_samplers.LeftToRight"})
+    assert type(sub).__name__ == "LeftToRight"
+    out = exp.generate(3, 16, sampler=sub)
+    assert out.tokens.shape == (3, 16) and out.nfe.tolist() == [16] * 3
+    rc = exp.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "rc": "strand",
+                            "base": "seqdiff.samplers.AutoregressiveSampler"})
+    assert exp.generate(3, 16, sampler=rc).tokens.shape == (3, 16)
+    with pytest.raises(ConfigError, match=r"RCSymmetricSampler cannot sample an autoregressive process"):
+        exp.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "rc": "both",
+                           "base": "seqdiff.samplers.AutoregressiveSampler"})
+    with pytest.raises(ConfigError, match=r"AncestralSampler cannot sample an autoregressive process.*sampler=autoregressive"):
+        exp.build_sampler({"_target_": "seqdiff.samplers.AncestralSampler", "num_steps": 4})
+    masked = build_experiment(tiny_config())
+    with pytest.raises(ConfigError, match=r"LeftToRight cannot sample a masked process.*sampler=ancestral"):
+        masked.build_sampler({"_target_": "my_samplers.LeftToRight"})
+    assert masked.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "base": "seqdiff.samplers.AncestralSampler",
+                                 "num_steps": 4}).process_kinds == ("masked",)

@@ -22,6 +22,8 @@ from seqdiff.vocab import VocabSpec
 
 
 class AutoregressiveSampler(Sampler):
+    process_kinds = ("autoregressive",)
+
     def __init__(self, vocab: VocabSpec, schedule=None, *, temperature: float = 1.0, top_p: float = 1.0,
                  use_cache: bool = True) -> None:
         super().__init__(vocab)
