@@ -200,6 +200,16 @@ def build_experiment(
     return Experiment(config=config, domain=domain, model=model, process=process, trusted=trusted)
 
 
+def _targets(node: Any, key: str = "") -> list[tuple[str, Any]]:
+    """Every ``_target_`` of a config, with its dotted key (``backbone._target_``)."""
+    if isinstance(node, dict):
+        return [hit for k, v in node.items() for hit in
+                ([(f"{key}{k}", v)] if k == "_target_" else _targets(v, f"{key}{k}."))]
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _targets(v, f"{key[:-1]}[{i}].")]
+    return []
+
+
 def load(
     path: str | os.PathLike,
     *,
@@ -210,12 +220,23 @@ def load(
 ) -> Experiment:
     """Open a checkpoint (or run directory) ready to sample and evaluate.
 
+    ``trust_code``: a checkpoint names the classes it is built from (``_target_``), and
+    importing a module runs it; by default only ``seqdiff.`` and ``recipes.`` targets are
+    imported. Pass True for a checkpoint of your own package (e.g. a custom backbone).
+
     >>> run = seqdiff.load("runs/quickstart")                       # doctest: +SKIP
     >>> out = run.generate(8)                                        # doctest: +SKIP
     >>> print(run.domain.decode(out.tokens[0]))                      # doctest: +SKIP
     """
     ckpt = load_checkpoint(path, verify=verify)
     trusted = None if trust_code else TRUSTED_PREFIXES
+    if trusted is not None:
+        for key, target in _targets(ckpt.config):
+            if not (isinstance(target, str) and target.startswith(trusted)):
+                raise CheckpointError(
+                    f"{ckpt.path}/config.json: {key} is {target!r}, outside {', '.join(trusted)}; importing it runs "
+                    "its code: if you trust this checkpoint, pass trust_code=True (seqdiff sample/eval: trust_code=true)"
+                )
     art = ckpt.path / ARTIFACTS
     exp = build_experiment(ckpt.config, trusted=trusted, artifacts_dir=art if art.is_dir() else None)
     diff = exp.vocab.describe_difference(ckpt.vocab)

@@ -157,7 +157,7 @@ def _experiment_from_checkpoint(cfg: DictConfig) -> Experiment:
     if not cfg.checkpoint:
         raise ConfigError(f"{cfg.command}: give checkpoint=RUN_DIR (a run directory or a checkpoint directory)")
     device = resolve_device(cfg.trainer.device)
-    exp = load(cfg.checkpoint, ema=bool(cfg.ema), device=device)
+    exp = load(cfg.checkpoint, ema=bool(cfg.ema), device=device, trust_code=bool(cfg.trust_code))
     user = [o.lstrip("+~") for o in _overrides()]
     for section in ("domain", "backbone"):
         touched = [o for o in user if o.split("=")[0].split(".")[0] == section]
