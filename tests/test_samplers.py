@@ -152,6 +152,27 @@ def test_greedy_final_step_takes_the_argmax():
     assert len(s.sample(denoiser, 64, 5, generator=torch.Generator().manual_seed(0)).tokens.unique()) == 3
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_greedy_final_argmaxes_the_tokens_of_the_last_step_only(cache):
+    """The documented law: with T steps a token is revealed at the last step with probability
+    1/T (log-linear schedule) and only those take the argmax, so P(argmax token) is
+    1/T + (1 - 1/T) p_max, not 1 (every token) nor p_max (MDLM's noise removal: ~none)."""
+    toy = Toy(3, 3, seed=1)
+    proc = MaskedDiffusion(toy.vocab)
+    probs = torch.tensor([0.2, 0.5, 0.3])
+
+    def denoiser(x, rate, valid, positions):
+        out = torch.full((int(positions.sum()), toy.vocab.size), float("-inf"))
+        out[:, :3] = probs.log()
+        return out
+
+    T, n, L = 4, 200, 50
+    s = AncestralSampler(toy.vocab, proc.schedule, num_steps=T, cache=cache, greedy_final=True)
+    tokens = s.sample(denoiser, n, L, generator=torch.Generator().manual_seed(1)).tokens
+    freq, p = float((tokens == 1).double().mean()), 1 / T + (1 - 1 / T) * 0.5
+    assert abs(freq - p) < 5 * (p * (1 - p) / (n * L)) ** 0.5, (freq, p)
+
+
 def test_sample_categorical_frequencies_temperature_and_nucleus():
     p = torch.tensor([0.5, 0.3, 0.15, 0.0499, 0.0001], dtype=torch.float64)
     n = 200_000
