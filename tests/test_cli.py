@@ -198,3 +198,13 @@ def test_a_checkpoint_of_a_users_own_backbone_needs_trust_code(tmp_path):
     assert len([l for l in r.stdout.splitlines() if l and not l.startswith(">")]) == 2
     r = cli("eval", f"checkpoint={run}", "eval.num_samples=0", "trust_code=true")
     assert r.returncode == 0 and "held-out" in r.stdout, r.stderr[-2000:]
+
+
+def test_a_length_beyond_the_trained_one_is_sampled_with_a_note_or_by_semi_ar(run_dir, capsys):
+    assert main(["sample", f"checkpoint={run_dir}", "num_samples=2", "length=48"]) == 0
+    cap = capsys.readouterr()
+    assert [len(l) for l in cap.out.splitlines() if l and not l.startswith(">")] == [48, 48]
+    assert "note: length=48 is beyond the 32-token windows the model was trained on" in cap.err and "sampler=semi_ar" in cap.err
+    assert main(["sample", f"checkpoint={run_dir}", "num_samples=2", "length=80", "sampler=semi_ar", "sampler.num_steps=8"]) == 0
+    cap = capsys.readouterr()
+    assert [len(l) for l in cap.out.splitlines() if l and not l.startswith(">")] == [80, 80] and "note:" not in cap.err

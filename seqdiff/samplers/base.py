@@ -191,6 +191,11 @@ class Sampler(ABC):
         self.init_state(state)
         return state
 
+    def window(self, length: int) -> int:
+        """The most positions one denoiser call reads when sampling ``length`` tokens: the
+        whole sequence, unless the sampler works in windows (semi-AR)."""
+        return length
+
     def init_state(self, state: SamplerState) -> None:
         """Hook for samplers that precompute per-run quantities."""
 

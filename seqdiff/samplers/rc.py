@@ -140,6 +140,9 @@ class RCSymmetricSampler(Sampler):
         kinds = tuple(self.inner.process_kinds)
         return kinds if self.rc == "strand" else tuple(k for k in kinds if k != "autoregressive")
 
+    def window(self, length: int) -> int:
+        return self.inner.window(length)
+
     def start(self, num_samples: int, length: int, condition: Condition | None = None, *,
               generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> SamplerState:
         cond = (condition or Condition.unconditional(length))
