@@ -68,11 +68,14 @@ class Experiment:
         if "block_length" in params and cfg.get("block_length") is None:
             cfg["block_length"] = self.default_length()  # semi-AR windows are the trained length
         sampler = instantiate(cfg, section="sampler", trusted=self.trusted, **extra)
-        ar_sampler = type(sampler).__name__ == "AutoregressiveSampler"
-        if (self.process.kind == "autoregressive") != ar_sampler:
+        if not isinstance(sampler, Sampler):
+            raise ConfigError(f"sampler: {cfg['_target_']} is not a seqdiff.samplers.Sampler")
+        kinds, kind = tuple(sampler.process_kinds), self.process.kind  # a declared capability, not a class name
+        if kind not in kinds:
             raise ConfigError(
-                f"sampler: {type(sampler).__name__} cannot sample a {self.process.kind} process "
-                f"(use sampler={'autoregressive' if not ar_sampler else 'ancestral'})"
+                f"sampler: {type(sampler).__name__} cannot sample {'an' if kind[:1] in 'aeiou' else 'a'} {kind} process "
+                f"(it declares process_kinds={list(kinds)}; "
+                f"use sampler={'autoregressive' if kind == 'autoregressive' else 'ancestral'})"
             )
         return sampler
 
@@ -197,6 +200,16 @@ def build_experiment(
     return Experiment(config=config, domain=domain, model=model, process=process, trusted=trusted)
 
 
+def _targets(node: Any, key: str = "") -> list[tuple[str, Any]]:
+    """Every ``_target_`` of a config, with its dotted key (``backbone._target_``)."""
+    if isinstance(node, dict):
+        return [hit for k, v in node.items() for hit in
+                ([(f"{key}{k}", v)] if k == "_target_" else _targets(v, f"{key}{k}."))]
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _targets(v, f"{key[:-1]}[{i}].")]
+    return []
+
+
 def load(
     path: str | os.PathLike,
     *,
@@ -207,12 +220,23 @@ def load(
 ) -> Experiment:
     """Open a checkpoint (or run directory) ready to sample and evaluate.
 
+    ``trust_code``: a checkpoint names the classes it is built from (``_target_``), and
+    importing a module runs it; by default only ``seqdiff.`` and ``recipes.`` targets are
+    imported. Pass True for a checkpoint of your own package (e.g. a custom backbone).
+
     >>> run = seqdiff.load("runs/quickstart")                       # doctest: +SKIP
     >>> out = run.generate(8)                                        # doctest: +SKIP
     >>> print(run.domain.decode(out.tokens[0]))                      # doctest: +SKIP
     """
     ckpt = load_checkpoint(path, verify=verify)
     trusted = None if trust_code else TRUSTED_PREFIXES
+    if trusted is not None:
+        for key, target in _targets(ckpt.config):
+            if not (isinstance(target, str) and target.startswith(trusted)):
+                raise CheckpointError(
+                    f"{ckpt.path}/config.json: {key} is {target!r}, outside {', '.join(trusted)}; importing it runs "
+                    "its code: if you trust this checkpoint, pass trust_code=True (seqdiff sample/eval: trust_code=true)"
+                )
     art = ckpt.path / ARTIFACTS
     exp = build_experiment(ckpt.config, trusted=trusted, artifacts_dir=art if art.is_dir() else None)
     diff = exp.vocab.describe_difference(ckpt.vocab)

@@ -163,3 +163,49 @@ def test_tensorboard_event_files_hold_the_logged_metrics(tmp_path):
     loss = acc.Scalars("loss")
     assert [e.step for e in loss] == [m["step"] for m in metrics] == [3, 6]
     assert [e.value for e in loss] == pytest.approx([m["loss"] for m in metrics], rel=1e-6)
+
+
+def test_a_checkpoint_of_a_users_own_backbone_needs_trust_code(tmp_path):
+    """`seqdiff train` builds a backbone from the user's package; `sample`/`eval` import it
+    only with trust_code=true, and the refusal says so in one line."""
+    import os
+    from pathlib import Path
+
+    pkg = tmp_path / "userpkg" / "mybackbones"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "from seqdiff.backbones import DiT\n\n"
+        "class MyDiT(DiT):\n    '''A user's backbone: the DiT under another name.'''\n")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(tmp_path / "userpkg"), str(root)])}
+    env.pop("HYDRA_FULL_ERROR", None)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "seqdiff", *args], capture_output=True, text=True, timeout=300,
+                              env=env, cwd=tmp_path)
+
+    run = tmp_path / "run"
+    small = [a for a in TINY if not a.startswith(("trainer.steps", "eval.num_samples"))]
+    r = cli("train", f"run_dir={run}", "backbone._target_=mybackbones.MyDiT", "trainer.steps=2", "eval.num_samples=0", *small)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for command in (["sample", "num_samples=2"], ["eval", "eval.num_samples=0"]):
+        r = cli(command[0], f"checkpoint={run}", *command[1:])
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and "Traceback" not in r.stderr and len(lines) == 1, r.stderr[-2000:]
+        assert lines[0].startswith("error: ") and "config.json: backbone._target_ is 'mybackbones.MyDiT'" in lines[0]
+        assert "trust_code=true" in lines[0]
+    r = cli("sample", f"checkpoint={run}", "num_samples=2", "trust_code=true")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len([l for l in r.stdout.splitlines() if l and not l.startswith(">")]) == 2
+    r = cli("eval", f"checkpoint={run}", "eval.num_samples=0", "trust_code=true")
+    assert r.returncode == 0 and "held-out" in r.stdout, r.stderr[-2000:]
+
+
+def test_a_length_beyond_the_trained_one_is_sampled_with_a_note_or_by_semi_ar(run_dir, capsys):
+    assert main(["sample", f"checkpoint={run_dir}", "num_samples=2", "length=48"]) == 0
+    cap = capsys.readouterr()
+    assert [len(l) for l in cap.out.splitlines() if l and not l.startswith(">")] == [48, 48]
+    assert "note: length=48 is beyond the 32-token windows the model was trained on" in cap.err and "sampler=semi_ar" in cap.err
+    assert main(["sample", f"checkpoint={run_dir}", "num_samples=2", "length=80", "sampler=semi_ar", "sampler.num_steps=8"]) == 0
+    cap = capsys.readouterr()
+    assert [len(l) for l in cap.out.splitlines() if l and not l.startswith(">")] == [80, 80] and "note:" not in cap.err

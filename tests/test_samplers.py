@@ -152,6 +152,27 @@ def test_greedy_final_step_takes_the_argmax():
     assert len(s.sample(denoiser, 64, 5, generator=torch.Generator().manual_seed(0)).tokens.unique()) == 3
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_greedy_final_argmaxes_the_tokens_of_the_last_step_only(cache):
+    """The documented law: with T steps a token is revealed at the last step with probability
+    1/T (log-linear schedule) and only those take the argmax, so P(argmax token) is
+    1/T + (1 - 1/T) p_max, not 1 (every token) nor p_max (MDLM's noise removal: ~none)."""
+    toy = Toy(3, 3, seed=1)
+    proc = MaskedDiffusion(toy.vocab)
+    probs = torch.tensor([0.2, 0.5, 0.3])
+
+    def denoiser(x, rate, valid, positions):
+        out = torch.full((int(positions.sum()), toy.vocab.size), float("-inf"))
+        out[:, :3] = probs.log()
+        return out
+
+    T, n, L = 4, 200, 50
+    s = AncestralSampler(toy.vocab, proc.schedule, num_steps=T, cache=cache, greedy_final=True)
+    tokens = s.sample(denoiser, n, L, generator=torch.Generator().manual_seed(1)).tokens
+    freq, p = float((tokens == 1).double().mean()), 1 / T + (1 - 1 / T) * 0.5
+    assert abs(freq - p) < 5 * (p * (1 - p) / (n * L)) ** 0.5, (freq, p)
+
+
 def test_sample_categorical_frequencies_temperature_and_nucleus():
     p = torch.tensor([0.5, 0.3, 0.15, 0.0499, 0.0001], dtype=torch.float64)
     n = 200_000
@@ -231,3 +252,37 @@ def test_kv_cached_ar_sampling_equals_recomputation():
     assert torch.equal(outs[0].tokens, outs[1].tokens)
     assert (outs[0].tokens[:, :2] == torch.tensor([1, 2])).all() and (outs[0].tokens[:, 5] == 0).all()
     assert outs[0].nfe.tolist() == [10] * 6 and outs[1].nfe.tolist() == [7] * 6
+
+
+def test_build_sampler_checks_the_declared_process_kinds(tmp_path, monkeypatch):
+    """A subclass of the AR sampler, and the AR sampler wrapped for RC symmetry (strand mode),
+    sample an AR run: the check reads ``Sampler.process_kinds``, not a class name."""
+    from seqdiff.errors import ConfigError
+    from seqdiff.experiment import build_experiment
+    from runs import tiny_config
+
+    (tmp_path / "my_samplers.py").write_text(
+        "from seqdiff.samplers import AutoregressiveSampler\n\n"
+        "class LeftToRight(AutoregressiveSampler):\n    '''A user's AR sampler.'''\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tiny_config()
+    cfg["backbone"]["causal"] = True
+    cfg["process"] = {"_target_": "seqdiff.processes.AutoregressiveProcess"}
+    exp = build_experiment(cfg)
+    sub = exp.build_sampler({"_target_": "my_samplers.LeftToRight"})
+    assert type(sub).__name__ == "LeftToRight"
+    out = exp.generate(3, 16, sampler=sub)
+    assert out.tokens.shape == (3, 16) and out.nfe.tolist() == [16] * 3
+    rc = exp.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "rc": "strand",
+                            "base": "seqdiff.samplers.AutoregressiveSampler"})
+    assert exp.generate(3, 16, sampler=rc).tokens.shape == (3, 16)
+    with pytest.raises(ConfigError, match=r"RCSymmetricSampler cannot sample an autoregressive process"):
+        exp.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "rc": "both",
+                           "base": "seqdiff.samplers.AutoregressiveSampler"})
+    with pytest.raises(ConfigError, match=r"AncestralSampler cannot sample an autoregressive process.*sampler=autoregressive"):
+        exp.build_sampler({"_target_": "seqdiff.samplers.AncestralSampler", "num_steps": 4})
+    masked = build_experiment(tiny_config())
+    with pytest.raises(ConfigError, match=r"LeftToRight cannot sample a masked process.*sampler=ancestral"):
+        masked.build_sampler({"_target_": "my_samplers.LeftToRight"})
+    assert masked.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "base": "seqdiff.samplers.AncestralSampler",
+                                 "num_steps": 4}).process_kinds == ("masked",)

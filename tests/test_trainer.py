@@ -166,6 +166,54 @@ def test_non_finite_loss_stops_with_the_last_checkpoint_intact(tmp_path):
     assert all(torch.isfinite(p).all() for p in t.model.parameters())
 
 
+def test_a_skipped_step_keeps_its_metrics_line_and_checkpoint(tmp_path):
+    """on_nan=skip: a skipped step that falls on a log / checkpoint step (here 4, 8 and the
+    last, 10) still writes its metrics line, marked skipped, and its checkpoint."""
+    cfg = tiny_config(steps=10, log_every=2, ckpt_every=4, eval_every=0, keep_last=10, on_nan="skip")
+    t = make_trainer(cfg, tmp_path)
+    real_loss = t.process.loss
+
+    def loss(model, x0, valid=None, **kw):
+        out = real_loss(model, x0, valid, **kw)
+        if t.step in (3, 7, 9):  # the updates that would complete steps 4, 8 and 10
+            out.loss = out.loss * float("nan")
+        return out
+
+    t.process.loss = loss
+    res = t.fit()
+    assert res.step == 10 and res.nan_skips == 3
+    lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == [2, 4, 6, 8, 10]
+    for m in lines:
+        if m["step"] in (4, 8, 10):
+            assert m["skipped"] == "non-finite loss" and m["loss"] is None and m["lr"] > 0
+        else:
+            assert "skipped" not in m and m["loss"] > 0
+    assert [c.name for c in list_checkpoints(tmp_path / "checkpoints")] == ["step-00000004", "step-00000008", "step-00000010"]
+    assert load_checkpoint(tmp_path / "checkpoints" / "step-00000008").state("trainer_state")["nan_skips"] == 2
+
+
+@pytest.mark.parametrize("grad_clip", [0.0, -1.0])
+def test_no_clipping_with_no_gradient_at_all(tmp_path, grad_clip):
+    """grad_clip <= 0 (no clipping) only logs the norm: 0 for a step in which the loss reaches
+    no parameter (it crashed on the empty list of gradients)."""
+    t = make_trainer(tiny_config(steps=2, grad_clip=grad_clip, ckpt_every=0, eval_every=0, log_every=1), tmp_path)
+    real_loss = t.process.loss
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+
+    def loss(model, x0, valid=None, **kw):
+        out = real_loss(model, x0, valid, **kw)
+        out.loss = out.loss.detach() + torch.zeros((), requires_grad=True)  # a leaf, not the model's
+        return out
+
+    t.process.loss = loss
+    res = t.fit()
+    assert [h["grad_norm"] for h in res.history] == [0.0, 0.0]
+    assert all(torch.equal(before[k], v) for k, v in t.model.state_dict().items())  # nothing to update
+    t2 = make_trainer(tiny_config(steps=2, grad_clip=grad_clip, ckpt_every=0, eval_every=0, log_every=1), tmp_path / "b")
+    assert all(h["grad_norm"] > 0 for h in t2.fit().history)
+
+
 def test_trainer_config_rejects_unknown_keys():
     from seqdiff.errors import ConfigError
 

@@ -14,8 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from seqdiff.cli.condition import condition_from_config, with_keywords
 from seqdiff.cli.init_from import prepare_init
+from seqdiff.cli.length import check_length
 from seqdiff.cli.protocols import apply_protocol
 from seqdiff.cli.report import data_condition, evaluate_and_report
+from seqdiff.cli.validate import check_arguments
 from seqdiff.errors import ConfigError, SeqdiffError
 from seqdiff.experiment import Experiment, build_experiment, load
 from seqdiff.train.checkpoint import list_checkpoints
@@ -121,6 +123,7 @@ def _only_hydra_files(run_dir: Path) -> bool:
 
 
 def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
+    check_arguments(_plain(cfg))  # every numeric key, by full name, before anything is built
     tcfg = TrainerConfig.from_dict(run_config["trainer"])  # cheap: before the data is read
     if cfg.eval.get("protocol"):
         raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
@@ -162,10 +165,12 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
 
 # --------------------------------------------------------------------------- sample / eval
 def _experiment_from_checkpoint(cfg: DictConfig) -> Experiment:
+    # The checkpoint fixes domain and backbone (overriding them is refused below, by name).
+    check_arguments(_plain(cfg), skip=("domain", "backbone"))
     if not cfg.checkpoint:
         raise ConfigError(f"{cfg.command}: give checkpoint=RUN_DIR (a run directory or a checkpoint directory)")
     device = resolve_device(cfg.trainer.device)
-    exp = load(cfg.checkpoint, ema=bool(cfg.ema), device=device)
+    exp = load(cfg.checkpoint, ema=bool(cfg.ema), device=device, trust_code=bool(cfg.trust_code))
     user = [o.lstrip("+~") for o in _overrides()]
     for section in ("domain", "backbone"):
         touched = [o for o in user if o.split("=")[0].split(".")[0] == section]
@@ -211,8 +216,10 @@ def sample(cfg: DictConfig) -> None:
             condition = data_condition(exp, num, int(cfg.seed))
     length = condition.length if condition is not None else (cfg.length or exp.default_length())
     condition = with_keywords(exp.domain, cfg.condition, condition, length)
+    sampler = exp.build_sampler()
+    check_length(exp, sampler, length, min(num, int(cfg.sample_batch_size)))  # before any sampling
     t0 = time.perf_counter()
-    out = exp.generate(num, length, condition, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
+    out = exp.generate(num, length, condition, sampler=sampler, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
     dt = time.perf_counter() - t0
     texts = [decode(row) for row in out.tokens]
     for i, s in enumerate(texts):

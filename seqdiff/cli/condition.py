@@ -46,7 +46,14 @@ def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: i
         at = cond.get("motif_at")
         if at is None:
             raise ConfigError("condition: motif needs motif_at (its 0-based start position)")
-        segments[int(at)] = motif
+        at, n = int(at), len(motif)
+        if n > length:
+            raise ConfigError(f"condition.motif: {n} tokens do not fit in a sequence of {length} (set length=...)")
+        if not -length <= at <= length - n or (at < 0 and at + n > 0):
+            last = length - n
+            raise ConfigError(f"condition.motif_at: expected an integer in [0, {last}] (or [{-length}, {-n}] from the end) "
+                              f"for a {n}-token motif in {length} tokens, got {at}")
+        segments[at] = motif
     if not segments:
         return None
     try:

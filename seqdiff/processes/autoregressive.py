@@ -1,10 +1,25 @@
-"""Left-to-right (autoregressive) baseline with the same interface as the masked process.
+r"""Left-to-right (autoregressive) baseline with the same interface as the masked process.
 
 The network reads ``[START, x_0, ..., x_{L-2}]`` and predicts ``x_0, ..., x_{L-1}``, so
 every real token is a target and the per-token count matches the diffusion NELBO
 exactly. ``START`` is the vocabulary's [MASK] id: it never occurs in data, needs no
 extra embedding row, and keeps checkpoints of the two processes shape-compatible.
 The "NELBO" returned here is the exact negative log-likelihood.
+
+**Gaps.** With invalid positions inside a row (N bases under ``ns: ignore``, soft-masked
+repeats under ``softmask: ignore``, left padding) the *input* is masked with the
+*shifted* validity: input position ``i`` holds ``x_{i-1}`` and is visible iff
+``valid[i-1]`` (``START`` at 0 always is). For an invalid run ``a..b`` every later target
+then reads ``START, x_0 .. x_{a-1}`` and the real tokens after the run, never a token
+inside it:
+
+.. math::
+    -\log p(x) = -\sum_{i:\,\mathrm{valid}_i} \log p_\theta\big(x_i \mid
+    \{x_j : j < i,\ \mathrm{valid}_j\}\big).
+
+An invisible input is also *replaced* by ``START``'s id: attention masks (and Mamba's
+identity steps) keep it from other positions, but the position that holds it would
+still read its embedding through the residual stream.
 """
 
 from __future__ import annotations
@@ -31,9 +46,18 @@ class AutoregressiveProcess:
         start = torch.full_like(x0[:, :1], self.vocab.mask_id)
         return torch.cat([start, x0[:, :-1]], dim=1)
 
+    def inputs(self, x0: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(x_in, visible)``: the shifted tokens, invisible ones replaced by ``START``, and
+        the shifted validity (``START`` always visible) that the backbone masks them with."""
+        valid = _valid_or_all(x0, valid)
+        visible = torch.cat([torch.ones_like(valid[:, :1]), valid[:, :-1]], dim=1)
+        return self.shift_right(x0).masked_fill(~visible, self.vocab.mask_id), visible
+
     def log_probs(self, model: Backbone, x0: Tensor, valid: Tensor | None = None) -> Tensor:
-        """Per-position :math:`\\log p(x_i | x_{<i})` distributions ``[B, L, V]``."""
-        logits = model(self.shift_right(x0), None, _valid_or_all(x0, valid))
+        """Per-position :math:`\\log p(x_i | x_{<i})` distributions ``[B, L, V]`` (only the
+        valid positions' are meaningful; each reads the valid tokens before it)."""
+        x_in, visible = self.inputs(x0, valid)
+        logits = model(x_in, None, visible)
         logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
         return torch.log_softmax(logits, dim=-1)
 
@@ -46,7 +70,8 @@ class AutoregressiveProcess:
             raise ValueError("AutoregressiveProcess: the backbone is bidirectional; set causal: true")
         valid = _valid_or_all(x0, valid)
         targets = valid if fixed is None else valid & ~fixed.bool()
-        logits = model(self.shift_right(x0), None, valid, output_mask=targets)
+        x_in, visible = self.inputs(x0, valid)
+        logits = model(x_in, None, visible, output_mask=targets)
         logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
         ce = F.cross_entropy(logits, x0[targets], reduction="none")
         rows = targets.nonzero(as_tuple=True)[0]
@@ -83,7 +108,8 @@ class ARDenoiser:
         return torch.log_softmax(logits, dim=-1)
 
     def __call__(self, x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
-        return self._log_softmax(self.model(self.process.shift_right(x_t), None, valid, output_mask=positions))
+        x_in, visible = self.process.inputs(x_t, valid)
+        return self._log_softmax(self.model(x_in, None, visible, output_mask=positions))
 
     def start(self, batch_size: int, max_length: int) -> None:
         self._cache = self.model.init_cache(batch_size, max_length)

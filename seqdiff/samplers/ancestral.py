@@ -35,8 +35,14 @@ class AncestralSampler(Sampler):
         schedule: the process's schedule (its :math:`\\alpha` defines the reveal law).
         num_steps: :math:`T`, the number of grid steps.
         cache: first-hitting evaluation (one backbone call per reveal event).
-        greedy_final: tokens revealed at the last step take the argmax (MDLM's
-            "noise removal"); lowers sample entropy, off by default.
+        greedy_final: every token revealed at the last grid step (:math:`t_1 = 1/T \\to 0`)
+            takes the argmax of :math:`p_\\theta(x_0 \\mid x_{t_1})` instead of a draw. A token is
+            revealed there with probability :math:`(\\alpha_0-\\alpha_1)/(1-\\alpha_T)`, exactly
+            :math:`1/T` under the log-linear schedule: about ``L/T`` tokens per sequence (all of
+            them when ``T = 1``). This is *not* MDLM's ``noise_removal``, which argmaxes only the
+            tokens still masked at :math:`t = 10^{-5}` (an expected :math:`10^{-5} L`); without
+            it our last step draws the remaining tokens, the exact reverse process. Lowers
+            sample entropy; off by default.
         temperature, top_p: applied to every draw.
     """
 

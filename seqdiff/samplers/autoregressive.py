@@ -5,6 +5,12 @@ samplers. Fixed tokens are teacher-forced (a prefix conditions the continuation;
 fixed token to the right is kept but, by construction, not looked at). When the
 backbone supports incremental decoding (KV cache / recurrent state) each step costs
 one token of backbone work; otherwise the prefix is recomputed at every step.
+
+Gaps: a position ``i`` reads the *valid* tokens before it (see
+:mod:`seqdiff.processes.autoregressive`). A cache feeds every earlier token, so it is
+used only when no invalid position precedes a position still to be generated (trailing
+padding is fine); a row with an interior gap or left padding is sampled by exact
+recomputation instead, O(L) backbone calls of the whole row.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from seqdiff.vocab import VocabSpec
 
 
 class AutoregressiveSampler(Sampler):
+    process_kinds = ("autoregressive",)
+
     def __init__(self, vocab: VocabSpec, schedule=None, *, temperature: float = 1.0, top_p: float = 1.0,
                  use_cache: bool = True) -> None:
         super().__init__(vocab)
@@ -24,10 +32,15 @@ class AutoregressiveSampler(Sampler):
         self.use_cache = use_cache
 
     def init_state(self, state: SamplerState) -> None:
+        free = state.valid & ~state.fixed
         state.extra["i"] = 0
-        state.extra["free"] = state.valid & ~state.fixed
+        state.extra["free"] = free
         state.extra["session"] = None
-        state.done = not bool(state.extra["free"].any())
+        # An invalid position j with a free position after it in its row: a cache would feed
+        # x_j as context to that position, which the model (and its NLL) never reads.
+        later_free = (free.flip(1).long().cumsum(1).flip(1) - free.long()) > 0
+        state.extra["cache_exact"] = not bool((~state.valid & later_free).any())
+        state.done = not bool(free.any())
 
     def _skip_fixed(self, state: SamplerState, i: int) -> int:
         """Without a cache, fully fixed columns need no backbone call."""
@@ -38,7 +51,7 @@ class AutoregressiveSampler(Sampler):
 
     def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
         i, free = state.extra["i"], state.extra["free"]
-        if i == 0 and self.use_cache and getattr(denoiser, "incremental", False):
+        if i == 0 and self.use_cache and state.extra["cache_exact"] and getattr(denoiser, "incremental", False):
             denoiser.start(state.x.shape[0], state.x.shape[1])
             state.extra["session"] = denoiser
         session = state.extra["session"]

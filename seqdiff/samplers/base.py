@@ -154,7 +154,15 @@ class SampleOutput:
 
 
 class Sampler(ABC):
-    """``start`` builds the initial state, ``step`` advances it, ``sample`` runs to the end."""
+    """``start`` builds the initial state, ``step`` advances it, ``sample`` runs to the end.
+
+    ``process_kinds`` declares which processes (``process.kind``) a sampler can draw
+    from; :meth:`seqdiff.Experiment.build_sampler` checks it, so a subclass inherits the
+    capability and a wrapper delegates it to the sampler it wraps.
+    """
+
+    #: ``process.kind`` values this sampler draws from (masked diffusion unless declared).
+    process_kinds: tuple[str, ...] = ("masked",)
 
     def __init__(self, vocab: VocabSpec) -> None:
         self.vocab = vocab
@@ -182,6 +190,11 @@ class Sampler(ABC):
                              nfe=torch.zeros(num_samples, dtype=torch.long, device=x.device))
         self.init_state(state)
         return state
+
+    def window(self, length: int) -> int:
+        """The most positions one denoiser call reads when sampling ``length`` tokens: the
+        whole sequence, unless the sampler works in windows (semi-AR)."""
+        return length
 
     def init_state(self, state: SamplerState) -> None:
         """Hook for samplers that precompute per-run quantities."""

@@ -132,6 +132,17 @@ class RCSymmetricSampler(Sampler):
     def num_steps(self) -> int | None:
         return getattr(self.inner, "num_steps", None)
 
+    @property
+    def process_kinds(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The wrapped sampler's; with averaging (``average``/``both``) not an autoregressive
+        one: its reverse-complement pass would predict each token from the not yet generated
+        right-hand side. ``rc=strand`` wraps any sampler."""
+        kinds = tuple(self.inner.process_kinds)
+        return kinds if self.rc == "strand" else tuple(k for k in kinds if k != "autoregressive")
+
+    def window(self, length: int) -> int:
+        return self.inner.window(length)
+
     def start(self, num_samples: int, length: int, condition: Condition | None = None, *,
               generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> SamplerState:
         cond = (condition or Condition.unconditional(length))

@@ -76,6 +76,9 @@ class SemiAutoregressiveSampler(Sampler):
             starts.append(length - L)
         return starts
 
+    def window(self, length: int) -> int:
+        return length if self.block_length is None else min(length, self.block_length)
+
     # ------------------------------------------------------------------ loop
     def init_state(self, state: SamplerState) -> None:
         state.extra["starts"] = self.windows(state.x.shape[1])

@@ -411,11 +411,12 @@ class Trainer:
                     break
                 loss_val, gnorm, ntok = self._train_step()
                 tokens_since += ntok
-                if not (math.isfinite(loss_val) and math.isfinite(gnorm)):
+                skipped = not (math.isfinite(loss_val) and math.isfinite(gnorm))
+                if skipped:  # on_nan=stop raises; skip counts the step (no update) and goes on
                     self._on_non_finite(loss_val, gnorm)
-                    continue
-                last_loss = loss_val
-                self.step += 1
+                else:
+                    last_loss = loss_val
+                    self.step += 1
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss_val:.4f}", refresh=False)
@@ -431,6 +432,9 @@ class Trainer:
                         "elapsed_s": now - t0,
                     }
                     tokens_since, t_log = 0, now
+                    if skipped:  # the step's line is kept: it says the update was skipped, and why
+                        rec = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in rec.items()}
+                        rec["skipped"] = "non-finite loss" if not math.isfinite(loss_val) else "non-finite gradient norm"
                     # FSDP: every rank runs the (sharded) forward passes of validation
                     if c.eval_every and (self.step % c.eval_every == 0 or self.step == c.steps) and (self.rank == 0 or self.fsdp):
                         rec["valid_bits_per_token"] = self.validate()
@@ -502,8 +506,9 @@ class Trainer:
             gnorm = float(full_tensor(gn))
         elif c.grad_clip and c.grad_clip > 0:
             gnorm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip))
-        else:
-            gnorm = float(torch.norm(torch.stack([p.grad.norm() for p in self.model.parameters() if p.grad is not None])))
+        else:  # no clipping: the norm is only logged (0 when no parameter received a gradient)
+            norms = [p.grad.norm() for p in self.model.parameters() if p.grad is not None]
+            gnorm = float(torch.norm(torch.stack(norms))) if norms else 0.0
         if math.isfinite(total_loss) and math.isfinite(gnorm):
             self.optimizer.step()
             if self.ema is not None:

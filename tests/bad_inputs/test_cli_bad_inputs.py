@@ -416,13 +416,13 @@ def case_config_unknown_key(world, d):
 @case()
 def case_config_wrong_type(world, d):
     return Case(["train", f"run_dir={d / 'r'}", *TINY, "trainer.steps=many"],
-                r"trainer\.steps: expected an integer, got 'many'", [], d / "r")
+                r"trainer\.steps: expected an integer >= 0, got 'many'", [], d / "r")
 
 
 @case()
 def case_config_wrong_type_backbone(world, d):
     return Case(["train", f"run_dir={d / 'r'}", *TINY, "backbone.d_model=wide"],
-                r"backbone\.d_model: expected an integer, got 'wide'", [], d / "r")
+                r"backbone\.d_model: expected an integer >= 1, got 'wide'", [], d / "r")
 
 
 @case()
@@ -555,6 +555,125 @@ def case_eval_data_outside_the_checkpoint_vocabulary(world, d):
                 r"prot\.fa: record 'p1', line 2, column 1: .*'Q' is not a DNA base", [fa])
 
 
+# ------------------------------------------------------------------------------ numeric arguments
+# Every count, length, size and step key of train / sample / eval: one line naming the key
+# and its valid range (seqdiff/cli/validate.py), before anything is built or written.
+def arg_case(name: str, command: str, overrides: list[str], expect: str, debug: bool = False) -> None:
+    in_trace = expect.removeprefix("^").removesuffix("$")  # --debug: the same line after the traceback
+
+    def build(world, d):
+        if command == "train":  # "~key": a key of TINY that the chosen group option does not have
+            drop = tuple(o[1:] + "=" for o in overrides if o.startswith("~"))
+            tiny = [a for a in TINY if not a.startswith(drop)] if drop else TINY
+            argv = ["train", f"run_dir={d / 'r'}", *tiny, *MARKOV, *(o for o in overrides if not o.startswith("~"))]
+            return Case(argv, expect, [], d / "r", debug_expect=in_trace)
+        out = d / "s.fa"
+        if command == "sample":
+            return Case(["sample", f"checkpoint={world.run}", *overrides, f"out={out}"], expect, [], out=out, debug_expect=in_trace)
+        return Case(["eval", f"checkpoint={world.run}", *overrides], expect, [], debug_expect=in_trace)
+
+    build.__name__ = f"case_arg_{name}"
+    case(debug)(build)
+
+
+NUMERIC_CASES = [
+    # sample (the quickstart user's first tries)
+    ("sample_num_samples_zero", "sample", ["num_samples=0"], r"^error: num_samples: expected an integer >= 1, got 0$", True),
+    ("sample_num_samples_negative", "sample", ["num_samples=-3"], r"^error: num_samples: expected an integer >= 1, got -3$"),
+    ("sample_num_samples_text", "sample", ["num_samples=many"], r"^error: num_samples: expected an integer >= 1, got 'many'$"),
+    ("sample_num_samples_fraction", "sample", ["num_samples=2.5"], r"^error: num_samples: expected an integer >= 1, got 2\.5$"),
+    ("sample_length_negative", "sample", ["length=-5"], r"^error: length: expected an integer >= 1 or null \(data\.seq_len\), got -5$"),
+    ("sample_length_zero", "sample", ["length=0"], r"^error: length: expected an integer >= 1 .*got 0$"),
+    ("sample_batch_size_zero", "sample", ["sample_batch_size=0"], r"^error: sample_batch_size: expected an integer >= 1, got 0$"),
+    ("sample_seed_negative", "sample", ["seed=-1"], r"^error: seed: expected an integer >= 0, got -1$"),
+    ("sample_motif_past_the_end", "sample", ["condition.motif=TATA", "condition.motif_at=30"],
+     r"^error: condition\.motif_at: expected an integer in \[0, 28\] \(or \[-32, -4\] from the end\) for a 4-token motif in 32 tokens, got 30$"),
+    ("sample_motif_negative_overhang", "sample", ["condition.motif=TATA", "condition.motif_at=-2"], r"^error: condition\.motif_at: .*got -2$"),
+    ("sample_motif_at_text", "sample", ["condition.motif=TATA", "condition.motif_at=middle"],
+     r"^error: condition\.motif_at: expected an integer or null \(no motif\), got 'middle'$"),
+    ("sample_target_length_zero", "sample", ["condition.target_length=0"], r"^error: condition\.target_length: expected an integer >= 1"),
+    ("sample_placement_temperature_negative", "sample", ["condition.keywords=[ACGT]", "condition.placement_temperature=-1"],
+     r"^error: condition\.placement_temperature: expected a number >= 0"),
+    ("sample_sampler_num_steps_zero", "sample", ["sampler.num_steps=0"], r"^error: sampler\.num_steps: expected an integer >= 1, got 0$"),
+    ("sample_eags_num_steps_negative", "sample", ["sampler=eags", "sampler.num_steps=-2"], r"^error: sampler\.num_steps: expected an integer >= 1"),
+    ("sample_temperature_negative", "sample", ["sampler.temperature=-1"], r"^error: sampler\.temperature: expected a number >= 0, got -1$"),
+    ("sample_top_p_zero", "sample", ["sampler.top_p=0"], r"^error: sampler\.top_p: expected a number in \(0, 1\], got 0$"),
+    ("sample_top_p_above_one", "sample", ["sampler.top_p=1.5"], r"^error: sampler\.top_p: expected a number in \(0, 1\], got 1\.5$"),
+    ("sample_refine_fraction_zero", "sample", ["sampler=eags", "sampler.refine_fraction=0"], r"^error: sampler\.refine_fraction: expected a number in \(0, 1\]"),
+    ("sample_refine_sweeps_negative", "sample", ["sampler=eags", "sampler.refine_sweeps=-1"], r"^error: sampler\.refine_sweeps: expected an integer >= 0"),
+    ("sample_semi_ar_block_length_zero", "sample", ["sampler=semi_ar", "sampler.block_length=0"], r"^error: sampler\.block_length: expected an integer >= 1"),
+    ("sample_semi_ar_stride_zero", "sample", ["sampler=semi_ar", "sampler.stride=0"], r"^error: sampler\.stride: expected an integer >= 1"),
+    ("sample_trust_code_not_a_flag", "sample", ["trust_code=maybe"], r"^error: trust_code: expected true or false, got 'maybe'$"),
+    # a length the model cannot attend to within memory: refused, with what to do instead
+    ("sample_length_beyond_memory", "sample", ["length=100000"],
+     r"^error: length=100000: AncestralSampler runs the model on all 100000 positions at once, beyond the 32 tokens it was "
+     r"trained on, and its attention needs ~.* TB for 8 sequences \(.* available\); generate window by window with "
+     r"sampler=semi_ar \(windows of 32 tokens\)$", True),
+    ("sample_semi_ar_window_beyond_memory", "sample", ["sampler=semi_ar", "sampler.block_length=100000", "length=200000"],
+     r"^error: length=200000: SemiAutoregressiveSampler runs the model on all 100000 positions at once.*sampler=semi_ar"),
+    # eval
+    ("eval_draws_zero", "eval", ["eval.draws=0"], r"^error: eval\.draws: expected an integer >= 1, got 0$", True),
+    ("eval_batch_size_zero", "eval", ["eval.batch_size=0"], r"^error: eval\.batch_size: expected an integer >= 1, got 0$"),
+    ("eval_max_sequences_zero", "eval", ["eval.max_sequences=0"], r"^error: eval\.max_sequences: expected an integer >= 1 or null \(all\), got 0$"),
+    ("eval_num_samples_negative", "eval", ["eval.num_samples=-1"], r"^error: eval\.num_samples: expected an integer >= 0, got -1$"),
+    ("eval_seed_negative", "eval", ["eval.seed=-7"], r"^error: eval\.seed: expected an integer >= 0, got -7$"),
+    ("eval_judge_batch_size_zero", "eval", ["eval.judge_batch_size=0"], r"^error: eval\.judge_batch_size: expected an integer >= 1"),
+    ("eval_sampling_steps_zero", "eval", ["eval.sampling_steps=[8,0]"], r"^error: eval\.sampling_steps\[1\]: expected an integer >= 1, got 0$"),
+    ("eval_sampling_steps_not_a_list", "eval", ["eval.sampling_steps=8"], r"^error: eval\.sampling_steps: expected a list of integers >= 1, got 8$"),
+    ("eval_process_num_steps_negative", "eval", ["process.num_steps=-1"], r"^error: process\.num_steps: expected an integer >= 0, got -1$"),
+    ("eval_process_t_min_one", "eval", ["process.t_min=1"], r"^error: process\.t_min: expected a number in \[0, 1\), got 1$"),
+    ("eval_schedule_eps_negative", "eval", ["process.schedule.eps=-0.1"], r"^error: process\.schedule\.eps: expected a number in \[0, 1\)"),
+    # train: trainer
+    ("train_steps_negative", "train", ["trainer.steps=-1"], r"^error: trainer\.steps: expected an integer >= 0, got -1$", True),
+    ("train_batch_size_zero", "train", ["trainer.batch_size=0"], r"^error: trainer\.batch_size: expected an integer >= 1, got 0$"),
+    ("train_grad_accum_zero", "train", ["trainer.grad_accum=0"], r"^error: trainer\.grad_accum: expected an integer >= 1"),
+    ("train_lr_zero", "train", ["trainer.lr=0"], r"^error: trainer\.lr: expected a number > 0, got 0$"),
+    ("train_lr_infinite", "train", ["trainer.lr=inf"], r"^error: trainer\.lr: expected a number > 0, got inf$"),
+    ("train_warmup_negative", "train", ["trainer.warmup=-10"], r"^error: trainer\.warmup: expected an integer >= 0"),
+    ("train_min_lr_ratio", "train", ["trainer.min_lr_ratio=2"], r"^error: trainer\.min_lr_ratio: expected a number in \[0, 1\], got 2$"),
+    ("train_weight_decay_negative", "train", ["trainer.weight_decay=-0.1"], r"^error: trainer\.weight_decay: expected a number >= 0"),
+    ("train_betas", "train", ["trainer.betas=[0.9,1.0]"], r"^error: trainer\.betas\[1\]: expected a number in \[0, 1\), got 1\.0$"),
+    ("train_adam_eps_zero", "train", ["trainer.adam_eps=0"], r"^error: trainer\.adam_eps: expected a number > 0"),
+    ("train_ema_one", "train", ["trainer.ema=1"], r"^error: trainer\.ema: expected a number in \[0, 1\), got 1$"),
+    ("train_num_threads_zero", "train", ["trainer.num_threads=0"], r"^error: trainer\.num_threads: expected an integer >= 1 or null"),
+    ("train_log_every_zero", "train", ["trainer.log_every=0"], r"^error: trainer\.log_every: expected an integer >= 1, got 0$"),
+    ("train_eval_every_negative", "train", ["trainer.eval_every=-1"], r"^error: trainer\.eval_every: expected an integer >= 0"),
+    ("train_eval_sequences_zero", "train", ["trainer.eval_sequences=0"], r"^error: trainer\.eval_sequences: expected an integer >= 1"),
+    ("train_ckpt_every_negative", "train", ["trainer.ckpt_every=-5"], r"^error: trainer\.ckpt_every: expected an integer >= 0"),
+    ("train_keep_last_negative", "train", ["trainer.keep_last=-1"], r"^error: trainer\.keep_last: expected an integer >= 0, got -1$"),
+    ("train_max_time_zero", "train", ["trainer.max_time=0"], r"^error: trainer\.max_time: expected a number > 0 or null \(no limit\), got 0$"),
+    ("train_max_nan_skips_negative", "train", ["trainer.max_nan_skips=-1"], r"^error: trainer\.max_nan_skips: expected an integer >= 0"),
+    # train: the evaluation and samples that follow training are checked before it starts
+    ("train_eval_draws_zero", "train", ["eval.draws=0"], r"^error: eval\.draws: expected an integer >= 1, got 0$"),
+    ("train_sample_batch_size_zero", "train", ["sample_batch_size=0"], r"^error: sample_batch_size: expected an integer >= 1"),
+    # train: data
+    ("train_seq_len_zero", "train", ["data.seq_len=0"], r"^error: data\.seq_len: expected an integer >= 1, got 0$"),
+    ("train_train_tokens_negative", "train", ["data.train_tokens=-1"], r"^error: data\.train_tokens: expected an integer >= 1"),
+    ("train_markov_order_negative", "train", ["data.order=-1"], r"^error: data\.order: expected an integer >= 0"),
+    ("train_markov_concentration_zero", "train", ["data.concentration=0"], r"^error: data\.concentration: expected a number > 0"),
+    ("train_motif_strength", "train", ["data.motif_strength=1.5"], r"^error: data\.motif_strength: expected a number in \[0, 1\]"),
+    # train: backbone
+    ("train_d_model_zero", "train", ["backbone.d_model=0"], r"^error: backbone\.d_model: expected an integer >= 1, got 0$"),
+    ("train_n_layers_zero", "train", ["backbone.n_layers=0"], r"^error: backbone\.n_layers: expected an integer >= 1, got 0$"),
+    ("train_n_heads_zero", "train", ["backbone.n_heads=0"], r"^error: backbone\.n_heads: expected an integer >= 1, got 0$"),
+    ("train_mlp_ratio_zero", "train", ["backbone.mlp_ratio=0"], r"^error: backbone\.mlp_ratio: expected an integer >= 1"),
+    ("train_dropout_one", "train", ["backbone.dropout=1"], r"^error: backbone\.dropout: expected a number in \[0, 1\), got 1$"),
+    ("train_rope_base_zero", "train", ["backbone.rope_base=0"], r"^error: backbone\.rope_base: expected a number > 0"),
+    ("train_bimamba_d_state_zero", "train", ["backbone=bimamba", "~backbone.n_heads", "backbone.d_state=0"],
+     r"^error: backbone\.d_state: expected an integer >= 1, got 0$"),
+    ("train_bimamba_dt_rank_word", "train", ["backbone=bimamba", "~backbone.n_heads", "backbone.dt_rank=half"],
+     r"^error: backbone\.dt_rank: expected an integer >= 1 or auto, got 'half'$"),
+    ("train_bimamba_expand_zero", "train", ["backbone=bimamba", "~backbone.n_heads", "backbone.expand=0"], r"^error: backbone\.expand: expected an integer >= 1"),
+    # train: process
+    ("train_process_num_steps_negative", "train", ["process.num_steps=-3"], r"^error: process\.num_steps: expected an integer >= 0"),
+    ("train_ens_groups_zero", "train", ["process=mdlm_ens", "process.ens_groups=0"], r"^error: process\.ens_groups: expected an integer >= 1, got 0$"),
+    ("train_ens_temperature_negative", "train", ["process=mdlm_ens", "process.ens_temperature=-1"],
+     r"^error: process\.ens_temperature: expected a number >= 0"),
+]
+for _name, _command, _overrides, _expect, *_debug in NUMERIC_CASES:
+    arg_case(_name, _command, _overrides, _expect, bool(_debug and _debug[0]))
+
+
 # ------------------------------------------------------------------------------ the test
 def check_one_line(r: subprocess.CompletedProcess, c: Case, name: str) -> str:
     assert r.returncode == c.code, f"{name}: exit {r.returncode}\n{r.stderr[-3000:]}"
@@ -596,4 +715,4 @@ def test_bad_input_is_one_clear_line(world, tmp_path, name):
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 30
     kinds = {n.split("_")[0] for n in CASES}
-    assert {"fasta", "bed", "text", "jsonl", "tokenizer", "config", "ckpt", "resume"} <= kinds
+    assert {"fasta", "bed", "text", "jsonl", "tokenizer", "config", "ckpt", "resume", "arg"} <= kinds
