@@ -45,6 +45,7 @@ def _usage() -> str:
             "usage: seqdiff {train,sample,eval} [group=option ...] [key=value ...] [--debug]",
             "       seqdiff download hg38 --dir DIR [--source URL_OR_DIR]",
             "       seqdiff tokenizer train --corpus PATH --kind bpe --vocab-size N --out DIR",
+            "       seqdiff import HF_DIR OUT_DIR [--seq-len N]",
             "",
             "commands:",
             "  train    train a model (no arguments: the quickstart on a synthetic DNA source)",
@@ -52,6 +53,7 @@ def _usage() -> str:
             "  eval     NELBO with confidence intervals and sample statistics: seqdiff eval checkpoint=RUN_DIR",
             "  download fetch a dataset (resumable, verified): seqdiff download hg38 --dir data/hg38",
             "  tokenizer train a text tokenizer once and reuse it: seqdiff tokenizer train --corpus input.txt --out tok",
+            "  import   a local Hugging Face HyenaDNA directory as a run (no remote code): seqdiff import hf_dir out_run",
             "",
             "config groups (in " + str(root) + "):",
             *groups,
@@ -80,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         from seqdiff.utils.instantiate import locate
 
         return locate("recipes.text.cli.main", section="tokenizer")(rest)
+    if command == "import":  # plain argparse: a published checkpoint -> a run directory
+        from seqdiff.interop.hyenadna import main as import_main
+
+        return import_main(rest)
     if command not in COMMANDS:
-        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}, download, tokenizer", file=sys.stderr)
+        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}, download, tokenizer, import", file=sys.stderr)
         return 2
     debug = "--debug" in rest
     rest = [a for a in rest if a != "--debug"]
