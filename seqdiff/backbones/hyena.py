@@ -99,14 +99,22 @@ def fft_causal_conv(u: Tensor, k: Tensor, D: Tensor) -> Tensor:
     return (y + u.to(dtype) * D.to(dtype).unsqueeze(-1)).to(u.dtype)
 
 
+def _factory_device() -> torch.device:
+    """Where new tensors go (honours ``with torch.device(...)``). Passed to ``torch.linspace``
+    explicitly: after a transformers 5.24 ``from_pretrained`` in the same process, ``linspace``
+    was seen to ignore the device context while ``arange`` kept it (torch 2.13; cause not traced)."""
+    return torch.empty(0).device
+
+
 def positional_features(max_len: int, emb_dim: int) -> tuple[Tensor, Tensor]:
     """``(phi [max_len, emb_dim], tau [max_len])``: HyenaDNA's filter inputs (see module doc)."""
     if emb_dim < 3 or emb_dim % 2 == 0:
         raise ConfigError(f"HyenaDNA: emb_dim must be odd and >= 3 (time, cosine and sine bands), got {emb_dim}")
     bands = (emb_dim - 1) // 2
-    tau = torch.linspace(0.0, 1.0, max_len)
-    w = 2 * math.pi * torch.arange(max_len, dtype=torch.float32) / max_len
-    f = torch.linspace(1e-4, bands - 1, bands)
+    dev = _factory_device()
+    tau = torch.linspace(0.0, 1.0, max_len, device=dev)
+    w = 2 * math.pi * torch.arange(max_len, dtype=torch.float32, device=dev) / max_len
+    f = torch.linspace(1e-4, bands - 1, bands, device=dev)
     angle = w[:, None] * f[None, :]
     return torch.cat([tau[:, None], torch.cos(angle), -torch.sin(angle)], dim=-1), tau
 
@@ -132,7 +140,8 @@ class ImplicitFilter(nn.Module):
         self.register_buffer("z", phi)
         self.register_buffer("t", tau)
         # Windows fall to `target` at fraction fast..slow of the filter length.
-        deltas = torch.linspace(math.log(target) / slow_decay_pct, math.log(target) / fast_decay_pct, channels)
+        deltas = torch.linspace(math.log(target) / slow_decay_pct, math.log(target) / fast_decay_pct, channels,
+                                device=_factory_device())
         self.register_buffer("deltas", deltas)
         self.shift = float(shift)
         self.linears = nn.ModuleList([nn.Linear(emb_dim, width)] + [nn.Linear(width, width) for _ in range(num_inner)])
