@@ -24,6 +24,7 @@ COMPANIONS = {
     ("process", "ar"): AR[1:],
     ("backbone", "ar_transformer"): ["process=ar", "sampler=autoregressive"],
     ("backbone", "ar_mamba"): ["process=ar", "sampler=autoregressive"],
+    ("backbone", "hyenadna"): ["process=ar", "sampler=autoregressive"],
     ("sampler", "autoregressive"): AR[:2],
     ("domain", "protein"): ["data.symbols=ACDEFGHIKLMNPQRSTVWY", "data.motifs=[]", "data.order=1"],
     ("domain", "rna"): ["data.symbols=ACGU", "data.motifs=[]"],

@@ -7,8 +7,9 @@ __all__ = ["Backbone", "DiT", "DIT_PRESETS", "select_outputs"]
 from seqdiff.backbones.ar_mamba import ARMamba
 from seqdiff.backbones.bimamba import BiMamba
 from seqdiff.backbones.caduceus import PRESETS as CADUCEUS_PRESETS, CaduceusPH, CaduceusPS
+from seqdiff.backbones.hyena import PRESETS as HYENA_PRESETS, HyenaDNA
 
-__all__ += ["ARMamba", "BiMamba", "CADUCEUS_PRESETS", "CaduceusPH", "CaduceusPS"]
+__all__ += ["ARMamba", "BiMamba", "CADUCEUS_PRESETS", "CaduceusPH", "CaduceusPS", "HYENA_PRESETS", "HyenaDNA"]
 
 
 def __getattr__(name: str):

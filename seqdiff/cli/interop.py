@@ -20,7 +20,7 @@ from seqdiff.errors import ConfigError, SeqdiffError
 
 RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer")
 USAGE = {
-    "import": "seqdiff import hf_dir=PATH out=DIR [tokenizer=DIR] [group=option key=value ...]",
+    "import": "seqdiff import hf_dir=PATH out=DIR [tokenizer=DIR] [seq_len=N (HyenaDNA)] [group=option key=value ...]",
     "export": "seqdiff export checkpoint=RUN_DIR out=DIR [ema=true|false]",
 }
 
@@ -88,7 +88,11 @@ def main(command: str, argv: list[str]) -> int:
 def run_import(argv: list[str]) -> None:
     from seqdiff.interop.runs import import_checkpoint
 
-    args, overrides = _parse("import", argv, ("hf_dir", "out", "tokenizer"))
+    args, overrides = _parse("import", argv, ("hf_dir", "out", "tokenizer", "seq_len"))
+    positional = [o for o in overrides if "=" not in o]  # seqdiff import HF_DIR OUT_DIR
+    if positional and len(positional) <= 2 and not args.get("hf_dir"):
+        args.update(dict(zip(("hf_dir", "out"), positional)))
+        overrides = [o for o in overrides if "=" in o]
     for key in ("hf_dir", "out"):
         if not args.get(key):
             raise ConfigError(f"import: give {key}=...; usage: {USAGE['import']}")
@@ -96,8 +100,22 @@ def run_import(argv: list[str]) -> None:
     if bad:
         raise ConfigError(f"import: cannot read {bad[0]!r}; usage: {USAGE['import']}")
     t0 = time.perf_counter()
-    out = import_checkpoint(args["hf_dir"], args["out"], compose_run, tokenizer=args.get("tokenizer") or None,
-                            overrides=overrides)
+    if _model_type(args["hf_dir"]) == "hyenadna":  # its own run around the model (an AR judge/baseline)
+        from seqdiff.interop.hyenadna import import_hyenadna
+
+        if overrides:
+            raise ConfigError(f"import: a HyenaDNA import takes no overrides, got {overrides[0]!r}")
+        seq_len = args.get("seq_len")
+        try:
+            seq_len = None if seq_len in (None, "") else int(seq_len)
+        except ValueError:
+            raise ConfigError(f"import: seq_len must be an integer, got {seq_len!r}") from None
+        out = import_hyenadna(args["hf_dir"], args["out"], seq_len=seq_len)
+    else:
+        if args.get("seq_len"):
+            raise ConfigError("import: seq_len= is for HyenaDNA imports; set data.seq_len=... instead")
+        out = import_checkpoint(args["hf_dir"], args["out"], compose_run, tokenizer=args.get("tokenizer") or None,
+                                overrides=overrides)
     from seqdiff.experiment import load
 
     exp = load(out)
@@ -106,6 +124,12 @@ def run_import(argv: list[str]) -> None:
           f"{exp.model.num_parameters():,} parameters, vocab {exp.vocab.size}) in {time.perf_counter() - t0:.1f} s")
     print(f"next: seqdiff sample checkpoint={out} num_samples=4 | seqdiff eval checkpoint={out} ... | "
           f"seqdiff train ... init_from={out}")
+
+
+def _model_type(hf_dir: str) -> object:
+    from seqdiff.interop.hf import read_config
+
+    return read_config(hf_dir).get("model_type")
 
 
 def run_export(argv: list[str]) -> None:

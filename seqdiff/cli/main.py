@@ -53,7 +53,7 @@ def _usage() -> str:
             "  eval     NELBO with confidence intervals and sample statistics: seqdiff eval checkpoint=RUN_DIR",
             "  download fetch a dataset (resumable, verified): seqdiff download hg38 --dir data/hg38",
             "  tokenizer train a text tokenizer once and reuse it: seqdiff tokenizer train --corpus input.txt --out tok",
-            "  import   a public checkpoint (MDLM-OWT, Caduceus) as a run: seqdiff import hf_dir=PATH out=runs/NAME",
+            "  import   a public checkpoint (MDLM-OWT, Caduceus, HyenaDNA) as a run: seqdiff import hf_dir=PATH out=runs/NAME",
             "  export   a DiT / Caduceus run in the public layout: seqdiff export checkpoint=RUN out=DIR",
             "",
             "config groups (in " + str(root) + "):",
