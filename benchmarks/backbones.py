@@ -46,7 +46,7 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import seqdiff.backbones.mamba as mamba_module  # noqa: E402
 from seqdiff.cli.main import config_dir  # noqa: E402
-from seqdiff.experiment import build_experiment  # noqa: E402
+from seqdiff.run import build_run  # noqa: E402
 
 MODELS = ("dit", "bimamba", "caduceus_ps", "caduceus_ph", "ar_transformer", "ar_mamba")
 # MDLM's DNA table compares models of ~0.47M parameters (Caduceus d=118 x 4, Mamba d=128 x 4).
@@ -70,7 +70,7 @@ def build(name: str, size: str):
     d = OmegaConf.to_container(cfg, resolve=True)
     if size == "mdlm":
         d["backbone"].update(MDLM_SIZES[name])
-    return build_experiment(d)
+    return build_run(d)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """DNA loader throughput vs the model's consumption: is training ever data-bound?
 
 Generates a multi-Mb random FASTA (8 records, soft-masked stretches, N runs) in a temp
-dir, builds ``recipes.dna.FastaData`` on it and measures ``train_batch`` at the
+dir, builds ``seqdiff_recipes.dna.FastaData`` on it and measures ``train_batch`` at the
 quickstart's shape (batch 64 x L=64) and at MDLM's DNA shape (L=1024), plus evaluation
 tiling: windows/s and bases/s, one process, no workers. Each ``--fasta PATH`` is
 measured the same way after being **copied to a temp dir** (pyfaidx writes its .fai
@@ -38,7 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recipes.dna import DNADomain, FastaData  # noqa: E402
+from seqdiff_recipes.dna import DNADomain, FastaData  # noqa: E402
 from seqdiff.errors import DataError  # noqa: E402
 
 

@@ -85,7 +85,7 @@ def rarest_words(text: str, freq: Counter, k: int = 3) -> list[str]:
 def text_task(args, sink) -> list[dict]:
     run, judge = seqdiff.load(args.text_run), load_judge(args.text_judge, batch_size=64)
     data, dom = run.data, run.domain
-    from recipes.text.corpus import split_corpus
+    from seqdiff_recipes.text.corpus import split_corpus
 
     freq = Counter(w.lower() for d in split_corpus(data.spec).train for w in WORD.findall(d.text))
     L = data.seq_len
@@ -134,7 +134,7 @@ def text_task(args, sink) -> list[dict]:
 # ---------------------------------------------------------------------- (b) DNA
 def dna_task(args, sink) -> list[dict]:
     run, judge = seqdiff.load(args.dna_run), load_judge(args.dna_judge, batch_size=64)
-    from recipes.dna.metrics import base_codes, kmer_spectrum
+    from seqdiff_recipes.dna.metrics import base_codes, kmer_spectrum
 
     data, dom = run.data, run.domain
     L = data.seq_len

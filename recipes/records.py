@@ -1,6 +1,6 @@
 """One sequence per row: proteins, RNAs, reads, any FASTA of short records, any alphabet.
 
-Where :mod:`recipes.dna` cuts windows out of long chromosomes, this source keeps each
+Where :mod:`seqdiff_recipes.dna` cuts windows out of long chromosomes, this source keeps each
 record whole: a row is one record, padded to ``seq_len`` (padding is excluded from
 attention and loss) or, if longer, cropped (at a random offset in training, at the
 start for evaluation). Records are split into train/valid/test by a hash of their

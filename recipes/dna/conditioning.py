@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from recipes.dna.augment import reverse_complement
-from recipes.dna.fasta import FastaFile
+from seqdiff_recipes.dna.augment import reverse_complement
+from seqdiff_recipes.dna.fasta import FastaFile
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.samplers.base import Condition
 

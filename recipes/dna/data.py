@@ -55,12 +55,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recipes.dna import metrics
-from recipes.dna.augment import reverse_complement_ids
-from recipes.dna.bed import SPLITS, Interval, read_bed
-from recipes.dna.domain import byte_table, why_invalid
-from recipes.dna.fasta import FastaFile
-from recipes.dna.splits import assign
+from seqdiff_recipes.dna import metrics
+from seqdiff_recipes.dna.augment import reverse_complement_ids
+from seqdiff_recipes.dna.bed import SPLITS, Interval, read_bed
+from seqdiff_recipes.dna.domain import byte_table, why_invalid
+from seqdiff_recipes.dna.fasta import FastaFile
+from seqdiff_recipes.dna.splits import assign
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.utils.seeding import derive_seed
 

@@ -1,6 +1,6 @@
 """DNA tokens: A, C, G, T, N, then [MASK], [PAD] (ids 0..6), optionally [BOS]/[EOS].
 
-:class:`DNADomain` is :class:`recipes.alphabet.AlphabetDomain` with DNA's input
+:class:`DNADomain` is :class:`seqdiff_recipes.alphabet.AlphabetDomain` with DNA's input
 conventions made explicit and selectable from ``configs/domain/dna.yaml``:
 
 * **soft-masking** (lower-case repeats, as in UCSC hg38): ``uppercase: true`` (the
@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from recipes.alphabet import AlphabetDomain
+from seqdiff_recipes.alphabet import AlphabetDomain
 from seqdiff.errors import ConfigError, DataError
 
 #: IUPAC nucleotide ambiguity codes other than N (which is a symbol of the alphabet).
@@ -141,7 +141,7 @@ class DNADomain(AlphabetDomain):
     def condition_from_region(self, cond) -> "Condition":  # noqa: F821
         """``condition.region`` of ``condition.fasta`` with its middle masked (the CLI's
         ``seqdiff sample ... condition.region=chr:start-end``)."""
-        from recipes.dna.conditioning import region_condition
+        from seqdiff_recipes.dna.conditioning import region_condition
 
         return region_condition(self, cond)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from recipes.dna.bed import SPLITS, Interval
+from seqdiff_recipes.dna.bed import SPLITS, Interval
 from seqdiff.errors import ConfigError
 
 SPLIT_MODES = ("chromosome", "fraction")

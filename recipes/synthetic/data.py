@@ -8,8 +8,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from recipes.synthetic.markov import MarkovSource
-from recipes.windows import WindowData
+from seqdiff_recipes.synthetic.markov import MarkovSource
+from seqdiff_recipes.windows import WindowData
 from seqdiff.utils.seeding import generator
 
 LN2 = math.log(2.0)

@@ -14,8 +14,8 @@ import argparse
 import sys
 import time
 
-from recipes.text.corpus import CorpusSpec, read_documents, split_corpus
-from recipes.text.tokenizers import TextTokenizer, load_pretrained, train_tokenizer
+from seqdiff_recipes.text.corpus import CorpusSpec, read_documents, split_corpus
+from seqdiff_recipes.text.tokenizers import TextTokenizer, load_pretrained, train_tokenizer
 from seqdiff.errors import SeqdiffError
 
 

@@ -168,7 +168,7 @@ def _text_documents(spec: CorpusSpec, f: Path, text: str) -> list[Document]:
 def read_documents(spec: CorpusSpec, path: str | os.PathLike | None = None) -> list[Document]:
     """All documents of ``path`` (default ``spec.path``, else the builtin corpus)."""
     if path is None and spec.path is None:
-        from recipes.text.pydoc_corpus import pydoc_documents
+        from seqdiff_recipes.text.pydoc_corpus import pydoc_documents
 
         docs = [Document(t, f"builtin:{k}") for k, t in pydoc_documents()]
     else:

@@ -3,7 +3,7 @@
 ``train_batch(step, B)`` is a pure function of ``(seed, step)``: wrapped rows start at
 random offsets of the training stream (nanoGPT), padded rows are drawn uniformly.
 ``eval_batches`` tiles each held-out stream without overlap (the final partial window is
-dropped: see :class:`recipes.windows.WindowData`) or lists its padded rows in order.
+dropped: see :class:`seqdiff_recipes.windows.WindowData`) or lists its padded rows in order.
 
 What the likelihood counts, stated in :meth:`reference` and printed by ``seqdiff eval``:
 every position with ``valid=True`` is scored, i.e. document tokens plus the ``[BOS]`` /
@@ -23,9 +23,9 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from recipes.text.corpus import SPLITS, CorpusSpec, split_corpus
-from recipes.text.packing import Packed, pad_rows, wrap_stream
-from recipes.windows import WindowData
+from seqdiff_recipes.text.corpus import SPLITS, CorpusSpec, split_corpus
+from seqdiff_recipes.text.packing import Packed, pad_rows, wrap_stream
+from seqdiff_recipes.windows import WindowData
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.utils.seeding import generator
 
@@ -37,11 +37,11 @@ class TextData:
     """Rows of ``seq_len`` tokens from a text corpus.
 
     Args:
-        domain: a :class:`recipes.text.TextDomain` (any domain with ``encode``, ``vocab``
+        domain: a :class:`seqdiff_recipes.text.TextDomain` (any domain with ``encode``, ``vocab``
             and ``bos_id``/``eos_id`` works).
-        corpus: corpus and split settings, see :class:`recipes.text.corpus.CorpusSpec`.
+        corpus: corpus and split settings, see :class:`seqdiff_recipes.text.corpus.CorpusSpec`.
         seq_len: row length in tokens.
-        mode: ``wrap`` or ``pad`` (see :mod:`recipes.text.packing`).
+        mode: ``wrap`` or ``pad`` (see :mod:`seqdiff_recipes.text.packing`).
         bos, eos: insert ``[BOS]`` before / ``[EOS]`` after every document.
         row_specials: wrap only; MDLM's ``[BOS] ... [EOS]`` around every row.
         overflow: pad only; ``split`` long documents over several rows or ``truncate``.
@@ -267,7 +267,7 @@ class TextData:
 
     def score_samples(self, tokens: Tensor) -> dict:
         """Text sample statistics next to the same statistics of real held-out rows."""
-        from recipes.text.metrics import text_sample_stats
+        from seqdiff_recipes.text.metrics import text_sample_stats
 
         return text_sample_stats(self, tokens)
 
@@ -277,7 +277,7 @@ def _encode(domain, docs) -> list[tuple[list[int], list[int]]]:
     tok = getattr(domain, "tokenizer", None)
     if tok is not None:
         return list(tok.encode_batch_with_counts([d.text for d in docs], where=[d.where for d in docs]))
-    out = []  # a character domain (e.g. recipes.alphabet.AlphabetDomain): one character per id
+    out = []  # a character domain (e.g. seqdiff_recipes.alphabet.AlphabetDomain): one character per id
     for d in docs:
         ids = domain.encode(d.text, where=d.where)
         out.append((ids, [1] * len(ids)))

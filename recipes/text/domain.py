@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from recipes.text.corpus import CorpusSpec, read_documents, split_corpus
-from recipes.text.tokenizers import (
+from seqdiff_recipes.text.corpus import CorpusSpec, read_documents, split_corpus
+from seqdiff_recipes.text.tokenizers import (
     KINDS, TextTokenizer, is_saved, load_pretrained, same_tokenizer, train_tokenizer,
 )
 from seqdiff.errors import CheckpointError, ConfigError

@@ -6,7 +6,7 @@ builds its wrapped training rows (``mdlm:dataloader.py`` ``get_dataset(wrap=True
 1. *rows as the dataset gives them*: WikiText one row per line (newline kept, whitespace-only
    lines as empty rows), PTB / LM1B one stripped sentence per line, LAMBADA / AG News /
    PubMed / arXiv one JSON record per line (``field``: ``text``, or ``article`` for the papers);
-2. each row *detokenised* with its dataset's rules (:mod:`recipes.text.detokenize`);
+2. each row *detokenised* with its dataset's rules (:mod:`seqdiff_recipes.text.detokenize`);
 3. tokenised without specials, followed by ``[EOS]`` (an empty row becomes a lone ``[EOS]``);
 4. *grouped* ``group_documents`` rows at a time (``datasets.map(batched=True)``'s 1,000),
    each group concatenated and cut into chunks of ``L - 2`` tokens, each emitted as
@@ -31,7 +31,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from recipes.text.detokenize import DETOKENIZERS
+from seqdiff_recipes.text.detokenize import DETOKENIZERS
 from seqdiff.errors import ConfigError, DataError
 
 #: file-name fragments -> dataset, for ``dataset: auto``
@@ -90,7 +90,7 @@ class ZeroShotText:
         domain: a text domain with ``bos_id``/``eos_id`` (GPT-2 for MDLM-OWT: both ``<|endoftext|>``).
         path: the text or JSONL file (the whole file is the evaluation set, whatever the split name).
         dataset: which detokeniser: ``auto`` (from the file name), or one of
-            :data:`recipes.text.detokenize.DETOKENIZERS`.
+            :data:`seqdiff_recipes.text.detokenize.DETOKENIZERS`.
         seq_len: row length L (MDLM-OWT: 1024).
         group_documents: rows concatenated per group before chunking (MDLM: 1000; 0 = one group).
         field: JSONL field (default ``text``; ``article`` for the scientific papers).
@@ -183,11 +183,11 @@ class ZeroShotText:
 
 def protocol_data(data: dict, *, dataset: str = "auto", seq_len: int = 1024) -> dict:
     """The ``data`` section for ``eval.protocol=mdlm_zero_shot``, from a text data section."""
-    if data.get("_target_") == "recipes.text.zero_shot.ZeroShotText":
+    if data.get("_target_") == "seqdiff_recipes.text.zero_shot.ZeroShotText":
         return {**data, "dataset": data.get("dataset", dataset) if dataset == "auto" else dataset}
     corpus = data.get("corpus") if isinstance(data.get("corpus"), dict) else None
     if corpus is None or not corpus.get("path"):
         raise ConfigError("eval.protocol=mdlm_zero_shot scores one text file: give data=text data.corpus.path=FILE")
-    return {"_target_": "recipes.text.zero_shot.ZeroShotText", "path": corpus["path"], "dataset": dataset,
+    return {"_target_": "seqdiff_recipes.text.zero_shot.ZeroShotText", "path": corpus["path"], "dataset": dataset,
             "seq_len": int(seq_len), "group_documents": 1000, "field": corpus.get("field") if corpus.get("field") != "text" else None,
             "format": corpus.get("format", "auto"), "encoding_errors": corpus.get("encoding_errors", "strict")}

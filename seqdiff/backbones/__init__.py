@@ -1,4 +1,4 @@
-"""Backbones behind one contract: ``forward(x_t, t, attention_mask) -> logits``."""
+"""Backbones behind one contract: ``forward(x_t, t, valid) -> logits``."""
 
 from seqdiff.backbones.base import Backbone, select_outputs
 from seqdiff.backbones.dit import DiT, PRESETS as DIT_PRESETS

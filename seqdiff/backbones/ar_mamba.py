@@ -43,7 +43,7 @@ class ARMamba(BiMamba):
     """
 
     causal = True
-    time_conditioned = False
+    time_conditioning = False
 
     def __init__(
         self,

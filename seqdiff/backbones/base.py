@@ -1,12 +1,12 @@
 """The one contract every backbone obeys.
 
-``forward(x_t, t, attention_mask, output_mask=None) -> logits``
+``forward(x_t, t, valid, output_mask=None) -> logits``
 
 - ``x_t``: LongTensor ``[B, L]`` of (partly masked) token ids.
 - ``t``: FloatTensor ``[B]`` noise level, or ``None``. Processes pass the masking rate
   :math:`1-\\alpha(t)\\in[0,1]` (schedule-independent), and ``None`` when the process
   is not time-conditioned (the MDLM default) or autoregressive.
-- ``attention_mask``: BoolTensor ``[B, L]``, True at real tokens; padding is neither
+- ``valid``: BoolTensor ``[B, L]``, True at real tokens; padding is neither
   attended to nor predicted. ``None`` means all positions are real.
 - ``output_mask``: optional BoolTensor ``[B, L]``. When given, only the logits of the
   selected positions are returned, packed as ``[N, V]`` in row-major order. The MDLM
@@ -31,10 +31,10 @@ class Backbone(nn.Module, ABC):
     #: True for left-to-right (autoregressive) networks; processes check it.
     causal: bool = False
     #: True when the network actually uses its ``t`` argument.
-    time_conditioned: bool = False
+    time_conditioning: bool = False
 
     @abstractmethod
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
         """Hidden states ``[B, L, D]``."""
 
     @abstractmethod
@@ -45,10 +45,10 @@ class Backbone(nn.Module, ABC):
         self,
         x_t: Tensor,
         t: Tensor | None = None,
-        attention_mask: Tensor | None = None,
+        valid: Tensor | None = None,
         output_mask: Tensor | None = None,
     ) -> Tensor:
-        h = self.features(x_t, t, attention_mask)
+        h = self.features(x_t, t, valid)
         if output_mask is not None:
             h = h[output_mask]
         return self.head(h)
@@ -71,12 +71,12 @@ def select_outputs(logits: Tensor, output_mask: Tensor | None) -> Tensor:
     return logits if output_mask is None else logits[output_mask]
 
 
-def check_inputs(x_t: Tensor, attention_mask: Tensor | None) -> None:
+def check_inputs(x_t: Tensor, valid: Tensor | None) -> None:
     if x_t.dim() != 2:
         raise ValueError(f"backbone: x_t must be [batch, length], got shape {tuple(x_t.shape)}")
-    if attention_mask is not None and attention_mask.shape != x_t.shape:
+    if valid is not None and valid.shape != x_t.shape:
         raise ValueError(
-            f"backbone: attention_mask shape {tuple(attention_mask.shape)} != x_t shape {tuple(x_t.shape)}"
+            f"backbone: valid shape {tuple(valid.shape)} != x_t shape {tuple(x_t.shape)}"
         )
 
 

@@ -13,7 +13,7 @@ once to the sum. Parameter names match Caduceus' ``BiMambaWrapper`` (``mamba_fwd
 
 The :class:`BiMamba` backbone: embedding, Mamba-style residual blocks with RMSNorm,
 final add + norm, LM head tied to the embedding (as in Caduceus' masked-LM model).
-``attention_mask``: padded positions are identity SSM steps and read as zeros by the
+``valid``: padded positions are identity SSM steps and read as zeros by the
 conv (see :mod:`seqdiff.backbones.mamba`), so with padding at either end the real
 positions get exactly the logits of the unpadded sequence.
 """
@@ -163,7 +163,7 @@ class BiMamba(Backbone):
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
-        self.time_conditioned = time_conditioning
+        self.time_conditioning = time_conditioning
         V = padded_vocab(vocab_size, pad_vocab_multiple)
         self.embedding = nn.Embedding(V, d_model)
         self.time_embedding = TimeEmbedding(d_model, cond_dim) if time_conditioning else None
@@ -185,10 +185,10 @@ class BiMamba(Backbone):
         """One layer's sequence mixer (:class:`ARMamba` swaps in a single-direction Mamba)."""
         return BiMambaMixer(d_model, mix["bidirectional"], mix["strategy"], mix["weight_tie"], **mk)
 
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
-        check_inputs(x_t, attention_mask)
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
+        check_inputs(x_t, valid)
         check_time(type(self).__name__, self.time_embedding, t)
-        mask = _mask(attention_mask)
+        mask = _mask(valid)
         h = self.embedding(x_t)
         if self.time_embedding is not None:
             h = h + self.time_embedding(t.to(h.device)).unsqueeze(1).to(h.dtype)
@@ -201,9 +201,9 @@ class BiMamba(Backbone):
         return self.lm_head(h)[..., : self.vocab_size]
 
 
-def _mask(attention_mask: Tensor | None) -> Tensor | None:
+def _mask(valid: Tensor | None) -> Tensor | None:
     """None when every position is real: the mixers then take their unmasked fast path."""
-    if attention_mask is None:
+    if valid is None:
         return None
-    mask = attention_mask.bool()
+    mask = valid.bool()
     return None if bool(mask.all()) else mask

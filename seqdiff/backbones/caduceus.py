@@ -160,7 +160,7 @@ class CaduceusPS(_Presets, Backbone):
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
-        self.time_conditioned = time_conditioning
+        self.time_conditioning = time_conditioning
         V = padded_vocab(vocab_size, pad_vocab_multiple)
         self.register_buffer("comp", complement_ids(vocab_size, V, vocab, complement_map, "CaduceusPS"), persistent=False)
         self.embedding = nn.Embedding(V, d_model)  # also the LM head (tied, as published)
@@ -181,11 +181,11 @@ class CaduceusPS(_Presets, Backbone):
         if self.time_embedding is not None:
             self.time_embedding.reset()
 
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
         """``[B, L, 2d]``: forward strand, then the reverse strand stored reversed."""
-        check_inputs(x_t, attention_mask)
+        check_inputs(x_t, valid)
         check_time("CaduceusPS", self.time_embedding, t)
-        mask = _mask(attention_mask)
+        mask = _mask(valid)
         h = torch.cat([self.embedding(x_t), self.embedding(self.comp[x_t]).flip(-1)], dim=-1)
         if self.time_embedding is not None:
             c = self.time_embedding(t.to(h.device)).to(h.dtype)
@@ -201,9 +201,9 @@ class CaduceusPS(_Presets, Backbone):
         logits = a @ W.t() + b.flip(-1) @ W[self.comp].t()
         return logits[..., : self.vocab_size]
 
-    def invariant_features(self, x_t: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+    def invariant_features(self, x_t: Tensor, valid: Tensor | None = None) -> Tensor:
         """``(a + R(b)) / 2`` per strand position: RC-invariant features for downstream heads."""
-        a, b = self.features(x_t, None, attention_mask).chunk(2, dim=-1)
+        a, b = self.features(x_t, None, valid).chunk(2, dim=-1)
         return 0.5 * (a + b.flip(-1))
 
 
@@ -240,22 +240,22 @@ class CaduceusPH(_Presets, BiMamba):
         self.register_buffer("comp", complement_ids(vocab_size, V, vocab, complement_map, "CaduceusPH"), persistent=False)
         self.rc_augment, self.conjoin = rc_augment, conjoin
 
-    def forward(self, x_t: Tensor, t: Tensor | None = None, attention_mask: Tensor | None = None, output_mask: Tensor | None = None) -> Tensor:
-        check_inputs(x_t, attention_mask)
+    def forward(self, x_t: Tensor, t: Tensor | None = None, valid: Tensor | None = None, output_mask: Tensor | None = None) -> Tensor:
+        check_inputs(x_t, valid)
         comp = self.comp[: self.vocab_size]
         if self.conjoin == "always" or (self.conjoin == "eval" and not self.training):
             B = x_t.shape[0]
-            m = None if attention_mask is None else torch.cat([attention_mask, attention_mask.flip(1)])
+            m = None if valid is None else torch.cat([valid, valid.flip(1)])
             h = self.features(torch.cat([x_t, reverse_complement(x_t, self.comp)]), _twice(t), m)
             hf, hr = h[:B], h[B:].flip(1)
             if output_mask is not None:
                 hf, hr = hf[output_mask], hr[output_mask]
             return 0.5 * (self.head(hf) + self.head(hr)[..., comp])
         if not (self.training and self.rc_augment > 0):
-            return super().forward(x_t, t, attention_mask, output_mask)
+            return super().forward(x_t, t, valid, output_mask)
         flip = torch.rand(x_t.shape[0], device=x_t.device) < self.rc_augment
         x = torch.where(flip[:, None], reverse_complement(x_t, self.comp), x_t)
-        m = None if attention_mask is None else torch.where(flip[:, None], attention_mask.flip(1), attention_mask)
+        m = None if valid is None else torch.where(flip[:, None], valid.flip(1), valid)
         h = self.features(x, t, m)
         h = torch.where(flip[:, None, None], h.flip(1), h)  # back to the input's positions
         rows = flip[:, None].expand_as(x_t)

@@ -166,7 +166,7 @@ class DiT(Backbone):
             raise ValueError("DiT: a causal (autoregressive) model takes no time conditioning")
         self.vocab_size = vocab_size
         self.causal = causal
-        self.time_conditioned = time_conditioning
+        self.time_conditioning = time_conditioning
         cdim = cond_dim if time_conditioning else None
         self.embed = nn.Embedding(vocab_size, d_model)
         self.rotary = Rotary(d_model // n_heads, base=rope_base, angles=rope_angles)
@@ -201,8 +201,8 @@ class DiT(Backbone):
                 nn.init.zeros_(p)
         nn.init.zeros_(self.out.weight)
 
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
-        check_inputs(x_t, attention_mask)
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
+        check_inputs(x_t, valid)
         B, L = x_t.shape
         x = self.embed(x_t)
         rope = self.rotary.table(L, x.device)
@@ -211,7 +211,7 @@ class DiT(Backbone):
             if t is None:
                 raise ValueError("DiT: built with time_conditioning=True but called without t")
             c = F.silu(self.t_embed(t.to(x.device)))
-        attn_mask, causal = self._attention_mask(attention_mask, L)
+        attn_mask, causal = self._sdpa_mask(valid, L)
         for block in self.blocks:
             x = block(x, rope, attn_mask, causal, c)
         x = self.norm_out(x)
@@ -240,11 +240,11 @@ class DiT(Backbone):
         cache.pos += 1
         return self.head(self.norm_out(x))[:, 0]
 
-    def _attention_mask(self, attention_mask: Tensor | None, L: int) -> tuple[Tensor | None, bool]:
+    def _sdpa_mask(self, valid: Tensor | None, L: int) -> tuple[Tensor | None, bool]:
         """SDPA arguments. No mask at all when every token is real (fastest kernels)."""
-        if attention_mask is None or bool(attention_mask.all()):
+        if valid is None or bool(valid.all()):
             return None, self.causal
-        keys = attention_mask.bool()[:, None, None, :]  # [B, 1, 1, L]: who may be attended to
+        keys = valid.bool()[:, None, None, :]  # [B, 1, 1, L]: who may be attended to
         if self.causal:
             keys = keys & torch.ones(L, L, dtype=torch.bool, device=keys.device).tril()
         # A padded query row with no visible key would give NaN; let it see itself.

@@ -13,7 +13,7 @@ every token string; any mismatch is a one-line :class:`ConfigError`. A model bui
 from a config dict takes the run's sizes and pad id.
 
 MLMs have no noise-level input, so ``time_conditioning`` is refused (MDLM's default is
-time-agnostic anyway). ``attention_mask`` is passed through, so padding is invisible
+time-agnostic anyway). ``valid`` is passed through, so padding is invisible
 (RoBERTa's position ids also skip padding, which is why its pad id must match).
 With ``output_mask`` only the selected positions go through the MLM head.
 
@@ -56,7 +56,7 @@ class HFMaskedLM(Backbone):
     """
 
     causal = False
-    time_conditioned = False
+    time_conditioning = False
 
     def __init__(
         self,
@@ -146,16 +146,16 @@ class HFMaskedLM(Backbone):
                                   f"{theirs[diff]!r} in {d}'s tokenizer")
 
     # ------------------------------------------------------------------ contract
-    def _mask(self, x_t: Tensor, attention_mask: Tensor | None) -> Tensor | None:
-        check_inputs(x_t, attention_mask)
+    def _mask(self, x_t: Tensor, valid: Tensor | None) -> Tensor | None:
+        check_inputs(x_t, valid)
         if self.max_length is not None and x_t.shape[1] > self.max_length:
             raise ValueError(f"hf_mlm: sequence length {x_t.shape[1]} exceeds the model's {self.max_length} positions")
-        if attention_mask is None or bool(attention_mask.all()):
+        if valid is None or bool(valid.all()):
             return None  # no mask at all lets SDPA use its fastest kernels
-        return attention_mask.long()
+        return valid.long()
 
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
-        mask = self._mask(x_t, attention_mask)
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
+        mask = self._mask(x_t, valid)
         return self.model.base_model(input_ids=x_t, attention_mask=mask).last_hidden_state
 
     def head(self, h: Tensor) -> Tensor:
@@ -163,10 +163,10 @@ class HFMaskedLM(Backbone):
             raise NotImplementedError(f"hf_mlm: no known MLM head on {type(self.model).__name__}")
         return getattr(self.model, self._head_name)(h)
 
-    def forward(self, x_t: Tensor, t: Tensor | None = None, attention_mask: Tensor | None = None,
+    def forward(self, x_t: Tensor, t: Tensor | None = None, valid: Tensor | None = None,
                 output_mask: Tensor | None = None) -> Tensor:
         if self._head_name is not None:
-            return super().forward(x_t, t, attention_mask, output_mask)
+            return super().forward(x_t, t, valid, output_mask)
         # Unknown head layout: full logits, then select.
-        logits = self.model(input_ids=x_t, attention_mask=self._mask(x_t, attention_mask)).logits
+        logits = self.model(input_ids=x_t, attention_mask=self._mask(x_t, valid)).logits
         return select_outputs(logits, output_mask)

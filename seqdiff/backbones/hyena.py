@@ -41,7 +41,7 @@ values are loaded as they are and a model trained here keeps them at their formu
 residual, LayerNorm -> MLP (tanh-GELU) -> residual] -> final LayerNorm -> LM head tied
 to the embedding. Every op is causal, so position ``i`` never reads tokens after ``i``.
 
-**Padding** (``attention_mask`` False): the in-projection output is zeroed there before
+**Padding** (``valid`` False): the in-projection output is zeroed there before
 the short convolution, and every long-convolution input is zeroed there too (the short
 convolution's bias would otherwise leak in). The operator has no absolute position
 (both convolutions are shift-invariant), so with padding at either end every real
@@ -71,7 +71,7 @@ from seqdiff.errors import ConfigError
 #: config.json: d_model, n_layer, d_inner, max_seq_len; all have hyena_order 2,
 #: filter_order 64, emb_dim 5, num_inner_mlps 2, short_filter_order 3). ``mdlm_dna`` is
 #: tiny-1k's shape at MDLM's L = 1024; with HyenaDNA's vocabulary (12 ids padded to 16) it
-#: has 436,096 parameters (tests/test_hyena.py), 0.7 % above the 433K MDLM reports.
+#: has 436,096 parameters (tests/backbones/test_hyena.py), 0.7 % above the 433K MDLM reports.
 PRESETS: dict[str, dict[str, int]] = {
     "mdlm_dna": {"d_model": 128, "n_layers": 2, "d_inner": 512, "max_len": 1024},
     "tiny_1k": {"d_model": 128, "n_layers": 2, "d_inner": 512, "max_len": 1026},
@@ -283,7 +283,7 @@ class HyenaDNA(Backbone):
     """
 
     causal = True
-    time_conditioned = False
+    time_conditioning = False
 
     def __init__(
         self,
@@ -360,10 +360,10 @@ class HyenaDNA(Backbone):
                 "defined on max_len positions); set backbone.max_len"
             )
 
-    def features(self, x_t: Tensor, t: Tensor | None, attention_mask: Tensor | None) -> Tensor:
-        check_inputs(x_t, attention_mask)
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
+        check_inputs(x_t, valid)
         self._check_length(x_t.shape[1])
-        mask = _mask(attention_mask)
+        mask = _mask(valid)
         h = self.drop(self.embedding(x_t))
         for layer in self.layers:
             h = layer(h, mask)

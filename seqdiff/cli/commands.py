@@ -19,8 +19,8 @@ from seqdiff.cli.protocols import apply_protocol
 from seqdiff.cli.report import data_condition, evaluate_and_report
 from seqdiff.cli.validate import check_arguments
 from seqdiff.errors import ConfigError, SeqdiffError
-from seqdiff.experiment import Experiment, build_experiment, load
-from seqdiff.train.checkpoint import list_checkpoints
+from seqdiff.run import Run, build_run, load
+from seqdiff.io.checkpoint import list_checkpoints
 from seqdiff.train.distributed import barrier, broadcast_object, init_distributed, shutdown
 from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
 from seqdiff.utils.instantiate import instantiate
@@ -129,7 +129,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
         raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
                           "data.corpus.path=FILE eval.protocol=...")
     init = prepare_init(cfg, run_config, run_dir, tcfg, _overrides(), say)  # init_from=RUN (fresh runs only)
-    exp = build_experiment(run_config)
+    exp = build_run(run_config)
     if init is not None:
         init(exp)
     say(f"run directory: {run_dir}")
@@ -164,7 +164,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
 
 
 # --------------------------------------------------------------------------- sample / eval
-def _experiment_from_checkpoint(cfg: DictConfig) -> Experiment:
+def _experiment_from_checkpoint(cfg: DictConfig) -> Run:
     # The checkpoint fixes domain and backbone (overriding them is refused below, by name).
     check_arguments(_plain(cfg), skip=("domain", "backbone"))
     if not cfg.checkpoint:

@@ -64,7 +64,7 @@ def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: i
 
 def with_keywords(domain: Any, cond: Mapping[str, Any] | None, base: Condition | None, length: int) -> Condition | None:
     """``condition.keywords`` on top of ``base`` (prefix, flanks, a source, padded lengths):
-    an unplaced :class:`KeywordCondition` that :meth:`seqdiff.Experiment.generate` places
+    an unplaced :class:`KeywordCondition` that :meth:`seqdiff.Run.generate` places
     with the model. Each keyword is a string in the domain's alphabet (text: a word, tried
     with and without a leading space)."""
     words = (cond or {}).get("keywords")

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from seqdiff.errors import CheckpointError, ConfigError
-from seqdiff.train.checkpoint import latest_valid_checkpoint, load_checkpoint
+from seqdiff.io.checkpoint import latest_valid_checkpoint, load_checkpoint
 from seqdiff.utils.instantiate import instantiate
 
 

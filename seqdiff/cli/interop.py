@@ -116,7 +116,7 @@ def run_import(argv: list[str]) -> None:
             raise ConfigError("import: seq_len= is for HyenaDNA imports; set data.seq_len=... instead")
         out = import_checkpoint(args["hf_dir"], args["out"], compose_run, tokenizer=args.get("tokenizer") or None,
                                 overrides=overrides)
-    from seqdiff.experiment import load
+    from seqdiff.run import load
 
     exp = load(out)
     b = exp.config["backbone"]

@@ -19,17 +19,23 @@ COMMANDS = ("train", "sample", "eval")
 
 
 def config_dir() -> Path:
-    """``$SEQDIFF_CONFIG_DIR``, else the ``configs/`` tree next to the package."""
+    """``$SEQDIFF_CONFIG_DIR``, else the configs installed with the package (``seqdiff.configs``,
+    the repository's ``configs/`` folder: mapped there by ``pyproject.toml`` for editable and
+    wheel installs alike)."""
     env = os.environ.get("SEQDIFF_CONFIG_DIR")
     candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "configs")
+    import importlib.util
+
+    spec = importlib.util.find_spec("seqdiff.configs")
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) for p in spec.submodule_search_locations]
     for c in candidates:
         if (c / "config.yaml").exists():
             return c
     raise SystemExit(
         "error: seqdiff configs not found (looked in "
-        + ", ".join(str(c) for c in candidates)
-        + "); install with `pip install -e .` from a clone, or set SEQDIFF_CONFIG_DIR"
+        + (", ".join(str(c) for c in candidates) or "the installed package seqdiff.configs")
+        + "); reinstall seqdiff (pip install seqdiff, or pip install -e . from a clone), or set SEQDIFF_CONFIG_DIR"
     )
 
 
@@ -78,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "download":  # plain argparse, no Hydra; located like a config _target_
         from seqdiff.utils.instantiate import locate
 
-        return locate("recipes.dna.download.main", section="download")(rest)
+        return locate("seqdiff_recipes.dna.download.main", section="download")(rest)
     if command == "tokenizer":  # plain argparse too (recipes/text/cli.py)
         from seqdiff.utils.instantiate import locate
 
-        return locate("recipes.text.cli.main", section="tokenizer")(rest)
+        return locate("seqdiff_recipes.text.cli.main", section="tokenizer")(rest)
     if command in ("import", "export"):  # key=value arguments, no Hydra job (seqdiff/cli/interop.py)
         from seqdiff.cli.interop import main as interop_main
 

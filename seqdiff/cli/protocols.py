@@ -15,7 +15,7 @@ from typing import Any
 from seqdiff.errors import ConfigError
 from seqdiff.utils.instantiate import locate
 
-PROTOCOLS = {"mdlm_zero_shot": "recipes.text.zero_shot.protocol_data"}
+PROTOCOLS = {"mdlm_zero_shot": "seqdiff_recipes.text.zero_shot.protocol_data"}
 
 
 def apply_protocol(exp: Any, ev: Any, user_overrides: list[str]) -> None:

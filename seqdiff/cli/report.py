@@ -17,11 +17,11 @@ from seqdiff.errors import ConfigError, SeqdiffError
 from seqdiff.eval.likelihood import evaluate_likelihood, ratio_ci
 from seqdiff.eval.plots import summary_table
 from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
-from seqdiff.experiment import Experiment, load
+from seqdiff.run import Run, load
 from seqdiff.utils.io import atomic_write_text
 
 
-def evaluate_and_report(exp: Experiment, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def evaluate_and_report(exp: Run, cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     ev = cfg.eval
     device = next(exp.model.parameters()).device
     data = exp.data
@@ -134,7 +134,7 @@ def _estimator(process, requested: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- eval extras
-def data_condition(exp: Experiment, n: int, seed: int):
+def data_condition(exp: Run, n: int, seed: int):
     """Padded data (text in pad mode, whole records) conditions unconditional samples on
     lengths drawn from the data. Sampling must not need the corpus, so if the data cannot
     be opened here (moved files), samples are full length and a note says so."""
@@ -151,7 +151,7 @@ def _length_condition(data: Any, n: int, seed: int):
     return data.sample_condition(n, seed) if hasattr(data, "sample_condition") else None
 
 
-def _baseline_ratio(exp: Experiment, cfg: DictConfig, per_seq: torch.Tensor, device) -> dict[str, Any]:
+def _baseline_ratio(exp: Run, cfg: DictConfig, per_seq: torch.Tensor, device) -> dict[str, Any]:
     """Score another run (e.g. the matched AR model) on the same rows; the paired ratio."""
     ev = cfg.eval
     base = load(ev.baseline, device=device)
@@ -186,7 +186,7 @@ def _load_judge(ev: DictConfig, device):
     return load_judge(str(ev.judge), device=device, batch_size=int(ev.get("judge_batch_size") or 16))
 
 
-def _judge_samples(exp: Experiment, ev: DictConfig, judge, tokens: torch.Tensor, data: Any) -> dict[str, Any]:
+def _judge_samples(exp: Run, ev: DictConfig, judge, tokens: torch.Tensor, data: Any) -> dict[str, Any]:
     """gen-PPL with entropy beside it; Vendi and MAUVE on the judge's features."""
     from seqdiff.eval.judge import generative_perplexity
 
@@ -213,7 +213,7 @@ def _judge_samples(exp: Experiment, ev: DictConfig, judge, tokens: torch.Tensor,
     return out
 
 
-def _sampling_sweep(exp: Experiment, cfg: DictConfig, judge, data: Any) -> list[dict[str, Any]]:
+def _sampling_sweep(exp: Run, cfg: DictConfig, judge, data: Any) -> list[dict[str, Any]]:
     """gen-PPL and entropy for each ``eval.sampling_steps`` value (same seed, same n)."""
     ev = cfg.eval
     steps = list(ev.get("sampling_steps") or [])
@@ -239,7 +239,7 @@ def _sampling_sweep(exp: Experiment, cfg: DictConfig, judge, data: Any) -> list[
     return points
 
 
-def _plots(exp: Experiment, ev: DictConfig, run_dir: Path, report: dict[str, Any]) -> list[str]:
+def _plots(exp: Run, ev: DictConfig, run_dir: Path, report: dict[str, Any]) -> list[str]:
     from seqdiff.eval.plots import plot_loss_curves, plot_sampling_sweep
 
     runs = {exp.process.kind: run_dir}

@@ -2,7 +2,7 @@
 
 The judge is a seqdiff AR run (:class:`SeqdiffJudge`, e.g. the matched AR baseline
 trained on the same corpus) or any object with the same three methods, such as
-``recipes.text.metrics.HFCausalJudge`` for a local Hugging Face causal LM.
+``seqdiff_recipes.text.metrics.HFCausalJudge`` for a local Hugging Face causal LM.
 
 * **Retokenization.** When the judge's vocabulary is the samples' own, the tokens are
   scored as they are. Otherwise each sample is decoded to text with the samples' domain
@@ -138,7 +138,7 @@ class SeqdiffJudge:
 
     @classmethod
     def from_path(cls, path: str, *, device=None, **kw) -> "SeqdiffJudge":
-        from seqdiff.experiment import load
+        from seqdiff.run import load
 
         return cls(load(path, device=device), **kw)
 
@@ -230,7 +230,7 @@ def per_sequence_entropy_bits_list(rows: Sequence[Tensor]) -> float:
     return sum(vals) / len(vals) if vals else 0.0
 
 
-def load_judge(path: str, *, device=None, batch_size: int = 32, trusted_hf_factory: str = "recipes.text.metrics.HFCausalJudge") -> Judge:
+def load_judge(path: str, *, device=None, batch_size: int = 32, trusted_hf_factory: str = "seqdiff_recipes.text.metrics.HFCausalJudge") -> Judge:
     """A seqdiff AR run/checkpoint, or a local Hugging Face causal-LM directory.
 
     The HF judge lives in the text recipe (the core never imports transformers); it is

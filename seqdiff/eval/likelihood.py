@@ -12,7 +12,7 @@ Each sequence gets ``draws`` estimates. Draw ``k`` of a batch of ``B`` rows stra
 over the batch (strata ``k*B .. k*B+B-1`` of ``draws*B``), with the rows assigned to its
 strata by a fresh seeded permutation, so every row gets one uniformly placed stratum of
 each of the ``draws`` blocks of ``[0, 1]``: each sequence's estimate is unbiased on its
-own (``tests/test_likelihood_ci.py``; with a fixed assignment row ``b`` always took
+own (``tests/eval/test_likelihood_ci.py``; with a fixed assignment row ``b`` always took
 stratum ``k*B + b``: with one draw of the count estimator, row 0 had every token masked).
 
 The interval is a 95% normal interval of the ratio estimator
@@ -21,7 +21,7 @@ sequences as independent. It is an interval for the per-token NELBO of the *sour
 held-out sequences are drawn from: it contains both data and Monte-Carlo noise. Measured
 on the enumerable toy (64 sequences drawn afresh per seed, 4 draws, count estimator,
 perturbed exact denoiser), it covered the exact value in 95.0% of 1,000 seeds
-(``tests/test_likelihood_ci.py`` asserts 90-99% on 400). As an
+(``tests/eval/test_likelihood_ci.py`` asserts 90-99% on 400). As an
 interval for the NELBO of the fixed held-out set itself it is conservative: its
 half-width there was 0.061 nats/token against a Monte-Carlo spread (1.96 sd across
 seeds) of 0.025.

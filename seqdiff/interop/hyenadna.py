@@ -71,7 +71,7 @@ ALIASES = {"[EOS]": "[SEP]"}
 
 #: configs/domain/dna.yaml as a plain dict (the core reads no YAML).
 DNA_DOMAIN: dict[str, Any] = {
-    "_target_": "recipes.dna.DNADomain",
+    "_target_": "seqdiff_recipes.dna.DNADomain",
     "name": "dna",
     "alphabet": "ACGTN",
     "uppercase": True,
@@ -309,7 +309,7 @@ def run_config(s: HyenaShape, seq_len: int, domain: dict, tie: bool) -> dict[str
         "seed": 0,
         "domain": domain,
         # The model was trained on hg38; evaluate it on real DNA with data=fasta data.fasta=... .
-        "data": {"_target_": "recipes.dna.FastaData", "fasta": None, "seq_len": int(seq_len), "seed": 0},
+        "data": {"_target_": "seqdiff_recipes.dna.FastaData", "fasta": None, "seq_len": int(seq_len), "seed": 0},
         "backbone": {
             "_target_": "seqdiff.backbones.HyenaDNA",
             "d_model": s.d_model,
@@ -348,8 +348,8 @@ def import_hyenadna(hf_dir: str | Path, out_dir: str | Path, *, seq_len: int | N
 
     Returns the run directory; ``seqdiff.load(out_dir)`` opens it.
     """
-    from seqdiff.experiment import build_experiment
-    from seqdiff.train.checkpoint import list_checkpoints, save_checkpoint
+    from seqdiff.run import build_run
+    from seqdiff.io.checkpoint import list_checkpoints, save_checkpoint
 
     hf = Path(hf_dir).expanduser()
     out = Path(out_dir).expanduser()
@@ -369,7 +369,7 @@ def import_hyenadna(hf_dir: str | Path, out_dir: str | Path, *, seq_len: int | N
     tie = s.tie or (head_stored and torch.equal(src.tensors["lm_head.weight"], src.tensors[emb_key]))
     domain = dict(domain or DNA_DOMAIN)
     cfg = run_config(s, seq_len, domain, tie)
-    exp = build_experiment(cfg)
+    exp = build_run(cfg)
     rows = token_rows(exp.vocab)
     state = map_state(src.tensors, s, rows, freqs, tie)
     exp.model.load_state_dict(state, strict=True)

@@ -4,7 +4,7 @@
 format by ``model_type``, compose the run configuration around it (``compose`` turns Hydra
 overrides into the resolved run sections; the CLI passes Hydra's, tests may pass their own),
 map the tensors onto the seqdiff backbone, load them with ``strict=True`` and write
-``out/checkpoints/step-00000000`` with :func:`~seqdiff.train.checkpoint.save_checkpoint`
+``out/checkpoints/step-00000000`` with :func:`~seqdiff.io.checkpoint.save_checkpoint`
 (the domain's artifacts, e.g. the GPT-2 tokenizer, inside). ``seqdiff.load(out)``,
 ``seqdiff sample checkpoint=out``, ``seqdiff eval checkpoint=out`` and
 ``seqdiff train init_from=out`` then work as for any run. Nothing is written until every
@@ -27,10 +27,10 @@ from typing import Any, Callable
 import torch
 
 from seqdiff.errors import CheckpointError, ConfigError
-from seqdiff.experiment import build_experiment, load
+from seqdiff.run import build_run, load
 from seqdiff.interop.hf import CONFIG, read_config, read_tensors, write_hf_dir
 from seqdiff.interop.registry import format_for_backbone, get_format
-from seqdiff.train.checkpoint import save_checkpoint
+from seqdiff.io.checkpoint import save_checkpoint
 from seqdiff.utils.instantiate import instantiate
 
 Compose = Callable[[list[str]], dict[str, Any]]
@@ -64,7 +64,7 @@ def import_checkpoint(hf_dir: str | Path, out: str | Path, compose: Compose, *, 
     run_config["backbone"] = backbone
     run_config["overrides"] = run_overrides
     source = {"path": str(hf_dir.resolve()), "model_type": fmt.MODEL_TYPE, "weights": wfile.name, "sha256": _sha256(wfile)}
-    exp = build_experiment(run_config)
+    exp = build_run(run_config)
     missing, unexpected = exp.model.load_state_dict(state, strict=False)
     if missing or unexpected:  # a mapping bug, not a user error, but say which tensor
         raise CheckpointError(f"{wfile}: the mapped weights do not fit {backbone['_target_']} "

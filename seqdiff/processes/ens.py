@@ -25,7 +25,7 @@ lowest entropies). With a perfect model on independent Bernoulli tokens the ``k`
 lowest-entropy sites are masked for every ``k``, so site ``i`` of entropy rank ``r_i``
 weighs :math:`\sum_{k\ge r_i} 1/k` and the mean is
 :math:`\frac1n\sum_i h_i\sum_{k\ge r_i}1/k`, a third below the entropy
-:math:`\frac1n\sum_i h_i` in ``tests/test_ens.py``. Evaluation therefore scores ENS
+:math:`\frac1n\sum_i h_i` in ``tests/processes/test_ens.py``. Evaluation therefore scores ENS
 models with uniform masking (the NELBO), and training logs this loss as
 ``train_ens_objective_bits_per_token``.
 See ``docs/eags.md`` for what is confirmed from the paper and what is reconstructed.

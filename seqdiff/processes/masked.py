@@ -50,7 +50,7 @@ T-step (``num_steps = T > 0``)
     :math:`\frac{1}{1-t_{min}}\int_{t_{min}}^1 w(t)\,\mathbb{E}_{q_t}[\cdot]\,dt`, omits the
     mass at :math:`\alpha<\varepsilon` and :math:`t<t_{min}` and the :math:`1-t_{min}` of
     its density: with ``eps = t_min = 1e-3`` it is about 0.1% *below* the bound
-    (0.05-0.14% per sequence on the toy of ``tests/test_bounds.py``). It is MDLM's
+    (0.05-0.14% per sequence on the toy of ``tests/processes/test_masked_bounds.py``). It is MDLM's
     training loss and the figure MDLM reports, so it is kept and labelled "eps-truncated,
     not a bound"; only with ``eps = t_min = 0`` is it an unbiased estimate of the bound
     (with unbounded variance near :math:`t=0`).
@@ -363,7 +363,7 @@ class MaskedDiffusion:
             net = HFMaskedLM(self.vocab.size, self.vocab, path=str(Path(path).expanduser()))
             net.requires_grad_(False)
             return net, self
-        from seqdiff.experiment import load  # lazy: the process stays importable alone
+        from seqdiff.run import load  # lazy: the process stays importable alone
 
         ref = load(path)
         if ref.vocab.describe_difference(self.vocab):

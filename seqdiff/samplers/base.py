@@ -157,7 +157,7 @@ class Sampler(ABC):
     """``start`` builds the initial state, ``step`` advances it, ``sample`` runs to the end.
 
     ``process_kinds`` declares which processes (``process.kind``) a sampler can draw
-    from; :meth:`seqdiff.Experiment.build_sampler` checks it, so a subclass inherits the
+    from; :meth:`seqdiff.Run.build_sampler` checks it, so a subclass inherits the
     capability and a wrapper delegates it to the sampler it wraps.
     """
 

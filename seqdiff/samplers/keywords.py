@@ -33,7 +33,7 @@ Keywords never overlap each other, a fixed position of the base condition or pad
 one that cannot fit raises ``ValueError``.
 
 :class:`KeywordCondition` is the not-yet-placed form that the CLI builds from
-``condition.keywords`` (it has no model to place them with); :meth:`seqdiff.Experiment.generate`
+``condition.keywords`` (it has no model to place them with); :meth:`seqdiff.Run.generate`
 resolves it with its own denoiser before sampling. Samplers refuse an unresolved one.
 """
 
@@ -331,7 +331,7 @@ class KeywordCondition(Condition):
     """Keywords still to be placed on top of a base condition (``tokens``/``fixed``/``valid``).
 
     Built where no model is at hand (the CLI); :meth:`resolve` (called by
-    :meth:`seqdiff.Experiment.generate`) places them. Samplers refuse it unresolved.
+    :meth:`seqdiff.Run.generate`) places them. Samplers refuse it unresolved.
     """
 
     keywords: list = field(default_factory=list)
@@ -347,7 +347,7 @@ class KeywordCondition(Condition):
 
     def expand(self, batch: int, device=None) -> Condition:
         raise ValueError("sampler: keywords are not placed yet; call KeywordCondition.resolve(denoiser, ...) "
-                         "first (Experiment.generate does)")
+                         "first (Run.generate does)")
 
     def base(self) -> Condition:
         return Condition(self.tokens, self.fixed, self.valid)

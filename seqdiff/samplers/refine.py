@@ -53,7 +53,7 @@ masked (``refine_groups``: ``None`` is one site per group, i.e. exact LOO):
     :math:`k` new values come from :math:`\prod_{i \in S} \pi(x_i \mid x_{-i})`, not from the
     block conditional :math:`\pi(x_S \mid x_{-S})`. Even with :math:`k = 1` the site is the
     argmax of a state-dependent score, so the kernel does not leave :math:`\pi` invariant
-    (``tests/test_eags_refine.py`` measures the drift). The one exact case is
+    (``tests/samplers/test_refine.py`` measures the drift). The one exact case is
     ``refine_score="uniform"`` with :math:`k = 1`: random-scan Gibbs.
 """
 

@@ -1,6 +1,6 @@
 """Training loop, EMA, learning-rate schedule and atomic checkpoints."""
 
-from seqdiff.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from seqdiff.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from seqdiff.train.ema import EMA
 from seqdiff.train.trainer import Trainer, TrainerConfig, TrainResult
 

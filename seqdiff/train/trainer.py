@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from seqdiff.errors import CheckpointError, ConfigError, TrainingError
 from seqdiff.eval.likelihood import evaluate_likelihood
-from seqdiff.train.checkpoint import latest_valid_checkpoint, save_checkpoint
+from seqdiff.io.checkpoint import latest_valid_checkpoint, save_checkpoint
 from seqdiff.train.distributed import (
     all_reduce_sum,
     barrier,

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Union
 
 from seqdiff.errors import ConfigError, SeqdiffError
 
-TRUSTED_PREFIXES = ("seqdiff.", "recipes.")
+TRUSTED_PREFIXES = ("seqdiff.", "seqdiff_recipes.")
 
 
 def locate(path: str, *, section: str = "config", trusted: Iterable[str] | None = None) -> Any:

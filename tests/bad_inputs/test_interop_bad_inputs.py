@@ -14,9 +14,9 @@ from typing import Callable
 import pytest
 import torch
 
-from interop_layouts import MDLM_TINY, caduceus_config, caduceus_state, mdlm_state, write_hf
-from test_cli_bad_inputs import ROOT, TINY, Case, WarmCLI, check_one_line, tree
-from text.textfiles import write_tiny_gpt2
+from support.interop_layouts import MDLM_TINY, caduceus_config, caduceus_state, mdlm_state, write_hf
+from support.cli_harness import ROOT, TINY, Case, WarmCLI, check_one_line, tree
+from support.textfiles import write_tiny_gpt2
 
 CASES: dict[str, Callable[[dict, Path], Case]] = {}
 TINY_NB = [a for a in TINY if not a.startswith("backbone.")]  # init_from takes the backbone from its run
