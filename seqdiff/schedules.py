@@ -2,7 +2,8 @@ r"""Noise schedules for absorbing-state diffusion, written in terms of :math:`\a
 
 :math:`\alpha(t)` is the probability that a token is still clean at time :math:`t\in[0,1]`,
 so :math:`1-\alpha(t)` is the masking rate. Every schedule here has :math:`\alpha(0)=1`
-and :math:`\alpha(1)=\varepsilon` (``eps``). The continuous-time NELBO weight of the
+and :math:`\alpha(1)=\varepsilon` (``eps``), except SEDD's geometric one
+(:math:`\alpha(0)=e^{-\sigma_{min}}`). The continuous-time NELBO weight of the
 masked cross-entropy is
 
 .. math:: w(t) = \frac{-\alpha'(t)}{1-\alpha(t)}

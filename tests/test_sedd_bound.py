@@ -177,6 +177,27 @@ def test_mass_conserving_scores_give_mdlm_nelbo():
         assert heavy > sedd + 1e-3
 
 
+def test_mass_conserving_reading_is_the_mdlm_bound_of_the_same_logits():
+    """process.mass_conserving scores the network with lambda := 0, the model seqdiff's
+    other samplers draw from: continuous and T-step, it is MDLM's bound of the same
+    logits, and never above SEDD's own."""
+    from test_nelbo_exact import exact_discrete_nelbo
+
+    toy = Toy(3, 3, seed=6)
+    model = ScoreToy(toy, noise=0.5, mass=0.6)  # time-independent when not conditioned
+    sedd = ScoreEntropyDiffusion(toy.vocab, LOGLIN, time_conditioning=False)
+    cons = ScoreEntropyDiffusion(toy.vocab, LOGLIN, time_conditioning=False, mass_conserving=True)
+    mdlm = MaskedDiffusion(toy.vocab, LogLinearSchedule(eps=0.0))
+    for x in toy.seqs[[1, 14]]:
+        b_cons = library_bound(cons, model, x, nodes=12, pieces=1)
+        assert b_cons == pytest.approx(exact_continuous_nelbo(mdlm, model, toy, x[None], nodes=12), rel=1e-6)
+        assert b_cons < library_bound(sedd, model, x) - 1e-3
+        step = ScoreEntropyDiffusion(toy.vocab, LOGLIN, time_conditioning=False, mass_conserving=True,
+                                     num_steps=4, estimator="time")
+        mdlm4 = MaskedDiffusion(toy.vocab, LogLinearSchedule(eps=0.0), num_steps=4)
+        assert library_step_bound(step, model, x) == pytest.approx(exact_discrete_nelbo(mdlm4, model, toy, x[None]), rel=1e-6)
+
+
 # ------------------------------------------------------------------ the T-step sampler's own bound
 def exact_step_bound(model, schedule, x0: torch.Tensor, T: int, predictor: str) -> float:
     """sum_j E_{Q_tj} sum_masked KL(Q's step || SEDD's literal step) + the final reveal."""

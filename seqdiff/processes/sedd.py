@@ -173,6 +173,9 @@ class ScoreEntropyDiffusion:
         estimator: ``"count"`` or ``"time"`` (see module doc).
         t_min: the time of the final reveal (0: the whole interval).
         predictor: ``"analytic"`` or ``"euler"``: which T-step chain ``num_steps`` bounds.
+        mass_conserving: score the network read with :math:`\\lambda:=0`, the model that
+            seqdiff's other samplers (ancestral, EAGS, semi-AR) draw from: its bound is
+            the one above without the :math:`e^\\lambda-1-\\lambda` term (never larger).
     """
 
     kind = "sedd"
@@ -187,6 +190,7 @@ class ScoreEntropyDiffusion:
         estimator: str = "count",
         t_min: float = 0.0,
         predictor: str = "analytic",
+        mass_conserving: bool = False,
     ) -> None:
         if estimator not in ESTIMATORS:
             raise ValueError(f"ScoreEntropyDiffusion: estimator must be one of {ESTIMATORS}, got {estimator!r}")
@@ -205,6 +209,7 @@ class ScoreEntropyDiffusion:
         self.estimator = estimator
         self.t_min = float(t_min)
         self.predictor = predictor
+        self.mass_conserving = bool(mass_conserving)
         self._log_n = math.log(vocab.num_generatable)
         one = torch.ones((), dtype=torch.float64)
         self._rate_1 = float(1.0 - self.schedule.alpha(one))  # m(1): Q's marginals are m(t) / m(1)
@@ -252,10 +257,12 @@ class ScoreEntropyDiffusion:
     def score_parts(self, model: Backbone, x_t: Tensor, rate: Tensor, valid=None, positions=None
                     ) -> tuple[Tensor, Tensor]:
         """:math:`(\\log p_\\theta, \\lambda)` at the selected positions, which must be masked:
-        the scores without :math:`r`, for samplers (see :class:`SEDDDenoiser`)."""
+        the scores without :math:`r`, for samplers (see :class:`SEDDDenoiser`); with
+        ``mass_conserving`` :math:`\\lambda=0`, so samplers draw the model that is scored."""
         logits = self._logits(model, x_t, rate, valid, positions)
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)
-        return logits - lse, lse.squeeze(-1) - self._log_n
+        lam = lse.squeeze(-1) - self._log_n
+        return logits - lse, torch.zeros_like(lam) if self.mass_conserving else lam
 
     def denoiser(self, model: Backbone) -> "SEDDDenoiser":
         return SEDDDenoiser(self, model)
@@ -269,7 +276,8 @@ class ScoreEntropyDiffusion:
         lse = torch.logsumexp(logits, dim=-1)
         ce = lse - logits.gather(-1, x0[masked].unsqueeze(-1)).squeeze(-1)
         rows = masked.nonzero(as_tuple=True)[0]
-        return rows, ce, lse - self._log_n
+        lam = torch.zeros_like(lse) if self.mass_conserving else lse - self._log_n
+        return rows, ce, lam
 
     def _sum_rows(self, rows: Tensor, values: Tensor, B: int) -> Tensor:
         return torch.zeros(B, dtype=values.dtype, device=values.device).index_add(0, rows, values)
@@ -404,6 +412,7 @@ class ScoreEntropyDiffusion:
             "estimator": self.estimator,
             "t_min": self.t_min,
             **({"predictor": self.predictor} if self.num_steps else {}),
+            **({"mass_conserving": True} if self.mass_conserving else {}),
         }
 
 
