@@ -70,6 +70,16 @@ def test_eval_the_step_bound_and_with_the_time_estimator(run_dir, capsys):
                                 "needs estimator=time")
 
 
+def test_eval_the_mass_conserving_reading(run_dir):
+    """Same seed, same draws: the lambda := 0 reading (the ancestral sampler's model) is never
+    above the SEDD sampler's bound, draw by draw. SEDD-only keys need process=sedd (or +key)."""
+    nats = {}
+    for name, extra in (("sedd", []), ("conserving", ["process=sedd", "process.mass_conserving=true"])):
+        assert main(["eval", f"checkpoint={run_dir}", *extra, "eval.num_samples=0", "eval.max_sequences=16"]) == 0
+        nats[name] = json.loads((run_dir / "eval.json").read_text())["likelihood"]["nats_per_token"]
+    assert nats["conserving"] < nats["sedd"]
+
+
 def test_geometric_noise_trains(tmp_path):
     assert main(["train", "process=sedd_geometric", "sampler=sedd_euler", f"run_dir={tmp_path}", *TINY]) == 0
     report = json.loads((tmp_path / "eval.json").read_text())

@@ -173,9 +173,11 @@ class ScoreEntropyDiffusion:
         estimator: ``"count"`` or ``"time"`` (see module doc).
         t_min: the time of the final reveal (0: the whole interval).
         predictor: ``"analytic"`` or ``"euler"``: which T-step chain ``num_steps`` bounds.
-        mass_conserving: score the network read with :math:`\\lambda:=0`, the model that
-            seqdiff's other samplers (ancestral, EAGS, semi-AR) draw from: its bound is
-            the one above without the :math:`e^\\lambda-1-\\lambda` term (never larger).
+        mass_conserving: score the network read with :math:`\\lambda:=0`: the bound
+            without the :math:`e^\\lambda-1-\\lambda` term (never larger). Its chain is the
+            ancestral sampler's (with ``num_steps=T``, ``predictor=analytic``: exactly the
+            T-step ancestral sampler on the same grid); other samplers (EAGS, ...) read the
+            same :math:`p_\\theta` but draw other laws, which no bound here covers.
     """
 
     kind = "sedd"
@@ -420,9 +422,10 @@ class SEDDDenoiser:
     """Sampler-facing view of a SEDD model.
 
     ``denoiser(x_t, rate, valid, positions)`` returns the normalised scores
-    :math:`\\log p_\\theta(x_0|x_t)` (the usual contract: ancestral, EAGS, semi-AR, ...
-    sample the mass-corrected model with them); ``score_parts`` the concrete scores as
-    ``(log p_theta, lambda)``, :math:`s_y=r\\,e^\\lambda p_\\theta(y)`, for SEDD's samplers.
+    :math:`\\log p_\\theta(x_0|x_t)` (the usual contract, so ancestral, EAGS, semi-AR, ...
+    run on a SEDD model; the ancestral sampler then draws the :math:`\\lambda:=0` chain);
+    ``score_parts`` the concrete scores as ``(log p_theta, lambda)``,
+    :math:`s_y=r\\,e^\\lambda p_\\theta(y)`, for SEDD's samplers.
     """
 
     def __init__(self, process: ScoreEntropyDiffusion, model: Backbone) -> None:
