@@ -2,7 +2,8 @@ r"""Noise schedules for absorbing-state diffusion, written in terms of :math:`\a
 
 :math:`\alpha(t)` is the probability that a token is still clean at time :math:`t\in[0,1]`,
 so :math:`1-\alpha(t)` is the masking rate. Every schedule here has :math:`\alpha(0)=1`
-and :math:`\alpha(1)=\varepsilon` (``eps``). The continuous-time NELBO weight of the
+and :math:`\alpha(1)=\varepsilon` (``eps``), except SEDD's geometric one
+(:math:`\alpha(0)=e^{-\sigma_{min}}`). The continuous-time NELBO weight of the
 masked cross-entropy is
 
 .. math:: w(t) = \frac{-\alpha'(t)}{1-\alpha(t)}
@@ -133,4 +134,47 @@ class LinearSchedule(Schedule):
         return -torch.log(a) / self.sigma_max
 
 
-SCHEDULES = {"loglinear": LogLinearSchedule, "cosine": CosineSchedule, "linear": LinearSchedule}
+class GeometricSchedule(Schedule):
+    r"""SEDD's geometric noise: total noise :math:`\sigma(t)=\sigma_{min}^{1-t}\sigma_{max}^{t}`,
+    rate :math:`\sigma'(t)=\sigma(t)\log(\sigma_{max}/\sigma_{min})`, :math:`\alpha=e^{-\sigma}`.
+
+    Unlike the others, :math:`\alpha(0)=e^{-\sigma_{min}}<1`: data at ``t = 0`` is already
+    noised by :math:`\sigma_{min}` (SEDD's defaults ``1e-4``, ``20``); ``eps`` is
+    :math:`\alpha(1)=e^{-\sigma_{max}}`. Weight :math:`\sigma'(t)/(e^{\sigma(t)}-1)`.
+    """
+
+    def __init__(self, sigma_min: float = 1e-4, sigma_max: float = 20.0) -> None:
+        if not 0.0 < sigma_min < sigma_max:
+            raise ValueError(f"GeometricSchedule: need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
+        self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
+        self._log_ratio = math.log(self.sigma_max / self.sigma_min)
+        self.eps = math.exp(-self.sigma_max)
+
+    def sigma(self, t: Tensor) -> Tensor:
+        return self.sigma_min * torch.exp(self._log_ratio * t)
+
+    def alpha(self, t: Tensor) -> Tensor:
+        return torch.exp(-self.sigma(t))
+
+    def alpha_prime(self, t: Tensor) -> Tensor:
+        s = self.sigma(t)
+        return -s * self._log_ratio * torch.exp(-s)
+
+    def weight(self, t: Tensor) -> Tensor:
+        s = self.sigma(t)
+        return s * self._log_ratio / torch.expm1(s)
+
+    def inverse(self, a: Tensor) -> Tensor:
+        s = -torch.log(a)
+        return (torch.log(s / self.sigma_min) / self._log_ratio).clamp(0.0, 1.0)
+
+    def to_config(self) -> dict:
+        return {"_target_": f"{type(self).__module__}.{type(self).__name__}",
+                "sigma_min": self.sigma_min, "sigma_max": self.sigma_max}
+
+    def __repr__(self) -> str:
+        return f"GeometricSchedule(sigma_min={self.sigma_min}, sigma_max={self.sigma_max})"
+
+
+SCHEDULES = {"loglinear": LogLinearSchedule, "cosine": CosineSchedule, "linear": LinearSchedule,
+             "geometric": GeometricSchedule}

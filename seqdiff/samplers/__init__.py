@@ -30,3 +30,7 @@ __all__ += ["KeywordCondition", "keyword_coverage", "keyword_variants", "place_k
 from seqdiff.samplers.rc import RCSymmetricDenoiser, RCSymmetricSampler, reverse_complement
 
 __all__ += ["RCSymmetricDenoiser", "RCSymmetricSampler", "reverse_complement"]
+
+from seqdiff.samplers.sedd import ScoreDenoiser, SEDDAnalyticSampler, SEDDEulerSampler
+
+__all__ += ["ScoreDenoiser", "SEDDAnalyticSampler", "SEDDEulerSampler"]
