@@ -11,6 +11,7 @@ each is reported.
     python benchmarks/train_throughput.py                       # 256 wide x 4 layers, L=256, batch 16
     python benchmarks/train_throughput.py --vocab 7             # DNA-sized vocabulary
     python benchmarks/train_throughput.py --device cuda         # bf16 autocast, reports MFU
+    python benchmarks/train_throughput.py --device cuda --compile   # both models under torch.compile
 
 The last line is JSON: tokens/s of each, ``ratio`` = seqdiff / BERT (goal >= 1.0), and
 on CUDA the model FLOP utilisation against the GPU's dense bf16 peak.
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--compile", action="store_true", help="torch.compile both models (as trainer.compile=true does)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -85,12 +87,13 @@ def main() -> None:
     bert = build_bert(args, device)
     opt_dit = torch.optim.AdamW(dit.parameters(), lr=1e-4)
     opt_bert = torch.optim.AdamW(bert.parameters(), lr=1e-4)
+    dit_run, bert_run = (torch.compile(dit), torch.compile(bert)) if args.compile else (dit, bert)
     x = torch.randint(0, args.vocab - 2, (args.batch, args.length), device=device)
     gen = torch.Generator().manual_seed(0)
 
     def step_dit() -> None:
         with amp:
-            out = proc.loss(dit, x, generator=gen)
+            out = proc.loss(dit_run, x, generator=gen)
         out.loss.backward()
         opt_dit.step()
         opt_dit.zero_grad(set_to_none=True)
@@ -99,7 +102,7 @@ def main() -> None:
         m = torch.rand(x.shape, device=device) < 0.15
         labels = x.masked_fill(~m, -100)
         with amp:
-            loss = bert(input_ids=x.masked_fill(m, vocab.mask_id), labels=labels).loss
+            loss = bert_run(input_ids=x.masked_fill(m, vocab.mask_id), labels=labels).loss
         loss.backward()
         opt_bert.step()
         opt_bert.zero_grad(set_to_none=True)
@@ -133,6 +136,7 @@ def main() -> None:
         "seqdiff_step_ms_median": 1e3 * md,
         "bert_step_ms_median": 1e3 * mb,
         "ratio": mb / md,
+        "compile": args.compile,
     }
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)

@@ -25,6 +25,7 @@ import functools
 import importlib
 import importlib.util
 import math
+import os
 from typing import Callable
 
 import torch
@@ -40,7 +41,11 @@ def cuda_kernels() -> tuple[Callable | None, Callable | None]:
     """``(selective_scan_fn, causal_conv1d_fn)`` from mamba-ssm / causal-conv1d, or None each.
 
     Imported lazily: neither package is needed (or importable) on a CPU install.
+    ``SEQDIFF_MAMBA_KERNELS=0`` in the environment forces the pure-PyTorch paths on CUDA too
+    (to compare the two on one GPU: ``benchmarks/gpu_check.py``).
     """
+    if os.environ.get("SEQDIFF_MAMBA_KERNELS", "1") == "0":
+        return None, None
 
     def load(package: str, module: str, name: str) -> Callable | None:
         if importlib.util.find_spec(package) is None:

@@ -217,6 +217,33 @@ class ScoreEntropyDiffusion:
         self._rate_1 = float(1.0 - self.schedule.alpha(one))  # m(1): Q's marginals are m(t) / m(1)
         self._qrate_0 = float((1.0 - self.schedule.alpha(one * self.t_min)) / self._rate_1)
         self.steps = StepLaw.build(self.schedule, self.num_steps, self.t_min, predictor) if self.num_steps else None
+        # Both estimators are unbiased for the bound (the final reveal at t_min included), and
+        # the training loss is that bound: a likelihood figure in every case.
+        self.objective = "nelbo"
+        self.loss_is_nelbo = True
+
+    def eval_estimator(self, requested: str | None = None) -> str:
+        """The estimator evaluation uses: ``requested``, by default ``count`` (``time`` for the
+        T-step bound, the only one it has)."""
+        if requested is None:
+            return "time" if self.num_steps > 0 else "count"
+        if requested not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS} or null, got {requested!r}")
+        if requested == "count" and self.num_steps > 0:
+            raise ValueError(f"the count estimator is for continuous time, but this process has num_steps={self.num_steps} "
+                             "(the T-step bound); leave the estimator unset (null) or set process.num_steps=0")
+        return requested
+
+    def estimate_is_bound(self, estimator: str) -> bool:
+        """Every estimator of this process estimates its bound (module docstring)."""
+        return True
+
+    def estimand(self, estimator: str) -> str:
+        """One line saying what ``estimator``'s mean is (printed with every evaluation)."""
+        if self.num_steps > 0:
+            return f"SEDD bound of the {self.num_steps}-step {self.predictor} sampler's model"
+        which = "ancestral sampler's model (mass-conserving reading)" if self.mass_conserving else "score model, all-[MASK] prior"
+        return f"SEDD bound, continuous time ({which}; a bound on its NLL)"
 
     # ---------------------------------------------------------------- forward process Q
     def q_rate(self, t: Tensor) -> Tensor:

@@ -161,8 +161,10 @@ class Sampler(ABC):
     capability and a wrapper delegates it to the sampler it wraps.
     """
 
-    #: ``process.kind`` values this sampler draws from (masked diffusion unless declared).
-    process_kinds: tuple[str, ...] = ("masked",)
+    #: ``process.kind`` values this sampler draws from: by default the absorbing-state processes,
+    #: whose denoiser gives :math:`\log p_\theta(x_0 \mid x_t)` (MDLM, and SEDD read through the
+    #: same contract: :mod:`seqdiff.processes.sedd`).
+    process_kinds: tuple[str, ...] = ("masked", "sedd")
 
     def __init__(self, vocab: VocabSpec) -> None:
         self.vocab = vocab

@@ -10,38 +10,15 @@ exact).
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
 import pytest
 import torch
 
 from seqdiff.processes import MaskedDiffusion
 from seqdiff.schedules import CosineSchedule, LinearSchedule, LogLinearSchedule
+from support.exact_laws import exact_continuous_nelbo, exact_discrete_nelbo
 from support.toys import ExactDenoiser, Toy
-
-
-def all_masks(L: int) -> torch.Tensor:
-    return torch.tensor(list(itertools.product([False, True], repeat=L)))
-
-
-def exact_continuous_nelbo(process: MaskedDiffusion, model, toy: Toy, x: torch.Tensor, nodes: int = 48) -> float:
-    """Integral over t of E_{x_t ~ q(.|x)} of our `loss_at` integrand, evaluated exactly."""
-    tq, wq = np.polynomial.legendre.leggauss(nodes)
-    tq = torch.tensor((tq + 1) / 2, dtype=torch.float64)
-    wq = torch.tensor(wq / 2, dtype=torch.float64)
-    masks = all_masks(toy.L)
-    x0 = x.expand(len(masks), -1)
-    x_t = x0.masked_fill(masks, toy.vocab.mask_id)
-    k = masks.sum(1).double()
-    total = 0.0
-    for t, w in zip(tq, wq):
-        a = process.schedule.alpha(t)
-        prob = (1 - a) ** k * a ** (toy.L - k)
-        integrand = process.loss_at(model, x0, x_t, t.expand(len(masks))).double()
-        total += float(w * (prob * integrand).sum())
-    return total
 
 
 @pytest.mark.parametrize("schedule", [LogLinearSchedule(eps=0.0), CosineSchedule(eps=0.0)], ids=repr)
@@ -116,23 +93,6 @@ def test_perturbed_denoiser_is_strictly_worse_on_average():
     H = toy.entropy()
     assert float((toy.p * nelbo_exact).sum()) == pytest.approx(H, rel=1e-5)
     assert float((toy.p * nelbo_pert).sum()) > H + 1e-3
-
-
-def exact_discrete_nelbo(process: MaskedDiffusion, model, toy: Toy, x: torch.Tensor) -> float:
-    """sum_j E_{q(x_tj|x)} [(a_{j-1} - a_j)/(1 - a_j) * sum_masked CE], by enumeration."""
-    T = process.num_steps
-    masks = all_masks(toy.L)
-    x0 = x.expand(len(masks), -1)
-    x_t = x0.masked_fill(masks, toy.vocab.mask_id)
-    k = masks.sum(1).double()
-    ce = process.masked_cross_entropy(model, x0, x_t, torch.ones_like(x0, dtype=torch.bool), None).double()
-    total = 0.0
-    for j in range(1, T + 1):
-        t, s = torch.tensor(j / T, dtype=torch.float64), torch.tensor((j - 1) / T, dtype=torch.float64)
-        a_t, a_s = process.schedule.alpha(t), process.schedule.alpha(s)
-        prob = (1 - a_t) ** k * a_t ** (toy.L - k)
-        total += float(((a_s - a_t) / (1 - a_t) * prob * ce).sum())
-    return total
 
 
 def test_discrete_time_bound_converges_to_continuous():

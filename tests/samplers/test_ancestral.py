@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 
 import pytest
 import torch
@@ -10,60 +9,8 @@ import torch
 from seqdiff.processes import AutoregressiveProcess, MaskedDiffusion
 from seqdiff.samplers import AncestralSampler, AutoregressiveSampler, Condition, sample_categorical
 from seqdiff.schedules import CosineSchedule, LogLinearSchedule
+from support.exact_laws import chi2_ok, empirical, exact_sampler_distribution
 from support.toys import ExactDenoiser, Toy
-
-
-def exact_sampler_distribution(toy: Toy, model: ExactDenoiser, sampler: AncestralSampler) -> torch.Tensor:
-    """P_T(x) of the T-step ancestral sampler, by enumerating every assignment of reveal
-    steps and every value draw (independently of the sampler's code)."""
-    T, L, V = sampler.num_steps, toy.L, toy.V
-    alpha = [float(sampler.schedule.alpha(torch.tensor(j / T, dtype=torch.float64))) for j in range(T + 1)]
-    alpha[0] = 1.0
-    p_step = [(alpha[j - 1] - alpha[j]) / (1 - alpha[T]) for j in range(1, T + 1)]
-    out = torch.zeros(V**L, dtype=torch.float64)
-
-    def recurse(x: list[int], steps: tuple[int, ...], j: int, prob: float) -> None:
-        if j == 0:
-            idx = 0
-            for v in x:
-                idx = idx * V + v
-            out[idx] += prob
-            return
-        now = [i for i in range(L) if steps[i] == j]
-        if not now:
-            recurse(x, steps, j - 1, prob)
-            return
-        cond = toy.conditional(torch.tensor(x))
-        for values in itertools.product(range(V), repeat=len(now)):
-            q = prob
-            for i, v in zip(now, values):
-                q *= float(cond[i, v])
-            y = list(x)
-            for i, v in zip(now, values):
-                y[i] = v
-            recurse(y, steps, j - 1, q)
-
-    for steps in itertools.product(range(1, T + 1), repeat=L):
-        prob = 1.0
-        for s in steps:
-            prob *= p_step[s - 1]
-        recurse([toy.vocab.mask_id] * L, steps, T, prob)
-    return out
-
-
-def empirical(tokens: torch.Tensor, V: int) -> torch.Tensor:
-    idx = torch.zeros(tokens.shape[0], dtype=torch.long)
-    for i in range(tokens.shape[1]):
-        idx = idx * V + tokens[:, i]
-    return torch.bincount(idx, minlength=V ** tokens.shape[1]).double() / tokens.shape[0]
-
-
-def chi2_ok(freq: torch.Tensor, p: torch.Tensor, n: int) -> bool:
-    # Pearson chi-square with a generous 5-sigma threshold (deterministic seeds).
-    keep = p > 0
-    stat = float((n * (freq[keep] - p[keep]) ** 2 / p[keep]).sum())
-    dof = int(keep.sum()) - 1
-    return stat < dof + 5 * (2 * dof) ** 0.5
 
 
 @pytest.mark.parametrize("schedule", [LogLinearSchedule(eps=1e-3), CosineSchedule(eps=0.0)], ids=repr)
@@ -285,4 +232,4 @@ def test_build_sampler_checks_the_declared_process_kinds(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"LeftToRight cannot sample a masked process.*sampler=ancestral"):
         masked.build_sampler({"_target_": "my_samplers.LeftToRight"})
     assert masked.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "base": "seqdiff.samplers.AncestralSampler",
-                                 "num_steps": 4}).process_kinds == ("masked",)
+                                 "num_steps": 4}).process_kinds == ("masked", "sedd")

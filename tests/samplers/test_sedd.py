@@ -13,9 +13,9 @@ import torch
 from seqdiff.processes import MaskedDiffusion, ScoreEntropyDiffusion
 from seqdiff.samplers import AncestralSampler, Condition, SEDDAnalyticSampler, SEDDEulerSampler
 from seqdiff.schedules import GeometricSchedule, LogLinearSchedule
-from sedd_toy import ScoreToy, chain_law, chi2_pvalue, law_vector
-from test_samplers import empirical, exact_sampler_distribution
-from toys import Toy
+from support.sedd_toy import ScoreToy, chain_law, chi2_pvalue, law_vector
+from support.exact_laws import empirical, exact_sampler_distribution
+from support.toys import Toy
 
 SAMPLERS = {"analytic": SEDDAnalyticSampler, "euler": SEDDEulerSampler}
 P_MIN = 1e-3  # deterministic seeds; a p-value below this is a failure, not bad luck
@@ -75,7 +75,7 @@ def test_fixed_tokens_never_change_padding_stays_and_only_masked_rows_cost():
     L = 12
 
     class Wide(ScoreToy):  # any length: the toy's score of the first 3 positions, tiled
-        def forward(self, x_t, t=None, attention_mask=None, output_mask=None):
+        def forward(self, x_t, t=None, valid=None, output_mask=None):
             x = x_t.masked_fill(x_t == toy.vocab.pad_id, toy.vocab.mask_id)  # the toy knows no [PAD]
             outs = [super(Wide, self).forward(x[:, i : i + 3], t) for i in range(0, x.shape[1], 3)]
             out = torch.cat(outs, dim=1)

@@ -15,7 +15,7 @@ import torch
 
 from seqdiff.processes import MaskedDiffusion, ScoreEntropyDiffusion
 from seqdiff.schedules import GeometricSchedule, LogLinearSchedule
-from sedd_toy import (
+from support.sedd_toy import (
     ScoreToy,
     chain_law,
     exact_bound,
@@ -29,8 +29,8 @@ from sedd_toy import (
     sigma_and_rate,
     step_probs,
 )
-from test_nelbo_exact import exact_continuous_nelbo
-from toys import Toy
+from support.exact_laws import exact_continuous_nelbo
+from support.toys import Toy
 
 LOGLIN = LogLinearSchedule(eps=1e-3)  # SEDD's log-linear noise
 GEOM = GeometricSchedule(0.5, 6.0)  # a large sigma_min makes the final reveal visible
@@ -181,7 +181,7 @@ def test_mass_conserving_reading_is_the_mdlm_bound_of_the_same_logits():
     """process.mass_conserving scores the network with lambda := 0, the model seqdiff's
     other samplers draw from: continuous and T-step, it is MDLM's bound of the same
     logits, and never above SEDD's own."""
-    from test_nelbo_exact import exact_discrete_nelbo
+    from support.exact_laws import exact_discrete_nelbo
 
     toy = Toy(3, 3, seed=6)
     model = ScoreToy(toy, noise=0.5, mass=0.6)  # time-independent when not conditioned
@@ -313,7 +313,7 @@ def test_fixed_tokens_bound_the_conditional_likelihood_and_padding_is_ignored():
         assert abs(mean - truth) < 4 * se + 1e-6, (mean, truth, se)
 
     class Crop(ScoreToy):  # the toy's score on the first 3 positions, junk after
-        def forward(self, x_t, t=None, attention_mask=None, output_mask=None):
+        def forward(self, x_t, t=None, valid=None, output_mask=None):
             out = torch.randn(*x_t.shape, self.vocab_size, dtype=torch.float64)
             out[:, :3] = super().forward(x_t[:, :3], t, None, None)
             return out if output_mask is None else out[output_mask]

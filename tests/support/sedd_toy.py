@@ -19,7 +19,7 @@ from torch import Tensor
 
 from seqdiff.backbones.base import Backbone, select_outputs
 from seqdiff.schedules import GeometricSchedule, LogLinearSchedule
-from toys import Toy
+from support.toys import Toy
 
 
 class ScoreToy(Backbone):
@@ -27,7 +27,7 @@ class ScoreToy(Backbone):
         super().__init__()
         self.toy = toy
         self.vocab_size = toy.vocab.size
-        self.time_conditioned = bool(mass or time_scale)
+        self.time_conditioning = bool(mass or time_scale)
         V, L = toy.V, toy.L
         states = torch.tensor(list(itertools.product(range(V + 1), repeat=L)), dtype=torch.long)
         table = torch.stack([toy.conditional(s) for s in states])  # [S, L, V]
@@ -40,7 +40,7 @@ class ScoreToy(Backbone):
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.calls = 0
 
-    def features(self, x_t, t, attention_mask):  # pragma: no cover - forward is overridden
+    def features(self, x_t, t, valid):  # pragma: no cover - forward is overridden
         raise NotImplementedError
 
     def head(self, h):  # pragma: no cover
@@ -52,7 +52,7 @@ class ScoreToy(Backbone):
             idx = idx * (self.toy.V + 1) + x_t[:, i].cpu()
         return idx
 
-    def forward(self, x_t: Tensor, t: Tensor | None = None, attention_mask=None, output_mask=None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor | None = None, valid=None, output_mask=None) -> Tensor:
         self.calls += 1
         B, L = x_t.shape
         V = self.toy.V

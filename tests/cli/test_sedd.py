@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from seqdiff.cli.main import main
-from seqdiff.experiment import load
+from seqdiff.run import load
 
 TINY = [
     "trainer.steps=6",
@@ -47,7 +47,7 @@ def test_train_writes_a_sedd_run(run_dir):
     assert lik["estimator"] == "count" and not lik["exact"] and lik["num_sequences"] == 8
     assert report["samples"]["num_samples"] == 4
     run = load(run_dir)
-    assert run.process.kind == "sedd" and run.process.time_conditioning and run.model.time_conditioned
+    assert run.process.kind == "sedd" and run.process.time_conditioning and run.model.time_conditioning
 
 
 def test_sample_with_each_sampler_and_flanks(run_dir, capsys):
