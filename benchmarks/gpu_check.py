@@ -308,6 +308,8 @@ def run_torchrun(args, env: dict) -> dict:
     exe = Path(sys.executable).parent / "torchrun"
     base = [str(exe) if exe.exists() else "torchrun", "--standalone", "--nproc_per_node=1", "-m", "seqdiff", "train",
             "trainer.steps=20", "trainer.progress=false", "eval.num_samples=4", "eval.max_sequences=64", "trainer.eval_every=0"]
+    if args.rehearse:
+        base += ["trainer.steps=3", "backbone.d_model=16", "backbone.n_layers=1", "backbone.n_heads=2", "trainer.batch_size=4"]
     out = {}
     for name, extra in (("ddp", []), ("fsdp", ["trainer.parallel=fsdp"])):
         r = sh(base + [f"run_dir={Path(args.work) / ('torchrun_' + name)}", *extra], timeout=150, env=env)
@@ -377,7 +379,7 @@ def main() -> None:
     record("mamba_tests", run_mamba_tests(args, env))
     record("caduceus_kernels", step_self("caduceus", args, 120, env))
     record("caduceus_pure_scan", step_self("caduceus", args, 120, {**env, "SEQDIFF_MAMBA_KERNELS": "0"}))
-    if time.perf_counter() - t_start < args.budget - 60:
+    if args.rehearse or time.perf_counter() - t_start < args.budget - 60:
         record("hg38", run_hg38(args, env))
     else:
         record("hg38", {"rc": 1, "error": "skipped: out of time budget"})
