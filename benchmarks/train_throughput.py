@@ -79,7 +79,7 @@ def main() -> None:
     device = torch.device(args.device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     torch.manual_seed(0)
-    torch.set_flush_denormal(True)  # both models; see seqdiff/train/trainer.py
+    torch.set_flush_denormal(True)  # both models; see seqdiff/train/parallel.py
 
     vocab = VocabSpec(size=args.vocab, mask_id=args.vocab - 2, pad_id=args.vocab - 1)
     dit = DiT(args.vocab, d_model=args.width, n_layers=args.layers, n_heads=args.heads).to(device)

@@ -1,4 +1,5 @@
-"""Training loop, EMA, learning-rate schedule and atomic checkpoints."""
+"""Training: the loop (``trainer``) and what it calls, one module each: ``config``,
+``parallel`` (device, DDP/FSDP), ``optim``, ``lr``, ``ema``, ``resume``, ``metrics``, ``guards``."""
 
 from seqdiff.io.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from seqdiff.train.ema import EMA
