@@ -13,14 +13,15 @@ from typing import Iterable, Mapping, Sequence
 
 import torch
 
+from seqdiff.domains import Domain
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.vocab import VocabSpec
 
 MASK, PAD = "[MASK]", "[PAD]"
 
 
-class AlphabetDomain:
-    """Tokenizer and vocabulary for single-character symbols.
+class AlphabetDomain(Domain):
+    """Tokenizer and vocabulary for single-character symbols (a :class:`~seqdiff.domains.Domain`).
 
     Args:
         alphabet: the symbols, e.g. ``"ACGTN"``; each a single character.

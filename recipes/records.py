@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.utils.seeding import generator
 
@@ -69,7 +70,7 @@ def split_of(name: str, fractions: Sequence[float]) -> str:
     return SPLITS[-1]
 
 
-class RecordData:
+class RecordData(DataSource):
     """Rows of whole records from a FASTA file.
 
     Args:
@@ -108,7 +109,6 @@ class RecordData:
             self.splits[split_of(name, split_fractions)].append(torch.tensor(ids, dtype=torch.long))
         if not self.splits["train"]:
             raise DataError(f"{path}: no training records (check min_length and split_fractions)")
-        self.unit = getattr(domain, "unit", "token")
 
     def _row(self, rec: Tensor, start: int) -> tuple[Tensor, Tensor]:
         L = self.seq_len
@@ -119,7 +119,7 @@ class RecordData:
         valid[: len(piece)] = True
         return x, valid
 
-    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> tuple[Tensor, Tensor]:
+    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:
         recs = self.splits["train"]
         gen = generator(self.seed, int(step))
         total = batch_size * world_size
@@ -130,16 +130,16 @@ class RecordData:
             rec = recs[int(pick[b])]
             start = int(u[b] * max(0, len(rec) - self.seq_len + 1))
             rows.append(self._row(rec, start))
-        return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+        return Batch(torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]))
 
-    def eval_batches(self, split: str = "valid", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_batches(self, split: str = "valid", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[Batch]:
         recs = self.splits.get(split)
         if not recs:
             raise DataError(f"RecordData: no {split} records (have {[s for s in SPLITS if self.splits[s]]})")
         recs = recs[:max_sequences] if max_sequences else recs
         for i in range(0, len(recs), batch_size):
             rows = [self._row(r, 0) for r in recs[i : i + batch_size]]
-            yield torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+            yield Batch(torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows]))
 
     def sample_condition(self, n: int, seed: int = 0):
         """Unconditional samples take their lengths from training records (p(x) = p(len)

@@ -14,12 +14,11 @@ from typing import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from seqdiff.data import Batch, DataSource
 from seqdiff.utils.seeding import generator
 
-Batch = tuple[Tensor, Tensor]
 
-
-class WindowData:
+class WindowData(DataSource):
     """Windows of ``seq_len`` tokens from per-split lists of 1-D id tensors.
 
     Args:
@@ -63,7 +62,7 @@ class WindowData:
             start = int(u[b] * (len(r) - self.seq_len + 1))
             rows.append(r[start : start + self.seq_len])
         x = torch.stack(rows)
-        return x, torch.ones_like(x, dtype=torch.bool)
+        return Batch(x, torch.ones_like(x, dtype=torch.bool))
 
     def eval_windows(self, split: str = "valid") -> Tensor:
         """All non-overlapping full windows of the split, in record order ``[N, L]``.
@@ -86,4 +85,4 @@ class WindowData:
             wins = wins[:max_sequences]
         for i in range(0, len(wins), batch_size):
             x = wins[i : i + batch_size]
-            yield x, torch.ones_like(x, dtype=torch.bool)
+            yield Batch(x, torch.ones_like(x, dtype=torch.bool))

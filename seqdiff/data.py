@@ -73,7 +73,9 @@ class DataSource(ABC):
 
     def eval_units(self, split: str, max_sequences: int | None = None) -> tuple[str, Tensor] | None:
         """A second unit to report the likelihood in: ``(name, count per evaluation row)``,
-        e.g. characters of document text behind each row of a BPE corpus. Default: none."""
+        e.g. characters of document text behind each row of a BPE corpus. The counts are
+        those of the rows ``eval_batches(split, ..., max_sequences)`` yields, in its order
+        (the report divides each row's NLL by them). Default: none."""
         return None
 
     def sample_condition(self, n: int, seed: int = 0) -> "Condition | None":

@@ -9,15 +9,21 @@ A domain whose state is not all in its configuration (a trained tokenizer) decla
 ``uses_artifacts = True``: it writes that state with :meth:`save_artifacts` into every
 checkpoint, and its constructor takes ``artifacts_dir=`` to read it back, so a checkpoint
 samples and evaluates without the original files.
+
+Optional capabilities are small mixins, declared by subclassing them (never found by
+probing): :class:`RegionDomain` reads a condition from a region of a reference sequence.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
 from seqdiff.vocab import VocabSpec
+
+if TYPE_CHECKING:  # the condition type only; samplers are not imported at run time
+    from seqdiff.samplers.base import Condition
 
 
 class Domain(ABC):
@@ -49,3 +55,17 @@ class Domain(ABC):
 
     def describe(self) -> dict:
         return {"name": self.name, "vocab_size": self.vocab.size}
+
+
+class RegionDomain(Domain):
+    """A domain that reads a condition from a region of a reference sequence: a genome
+    region with its middle to generate (``seqdiff sample ... condition.fasta=genome.fa
+    condition.region=chr1:10001-11024``). The CLI calls :meth:`condition_from_region`
+    with the ``condition`` section; a domain without this capability refuses
+    ``condition.region`` with a one-line error."""
+
+    @abstractmethod
+    def condition_from_region(self, cond: Mapping[str, Any]) -> "Condition":
+        """The :class:`~seqdiff.samplers.Condition` for ``cond["region"]`` (and the
+        section's other keys: ``fasta``, ``infill``, ``strand``, ...); bad values raise
+        a :class:`~seqdiff.errors.ConfigError` naming the key."""

@@ -17,8 +17,12 @@ from typing import Any
 import torch
 
 from seqdiff.backbones.base import Backbone
+from seqdiff.data import DataSource
+from seqdiff.domains import Domain
+from seqdiff.ens_reference import reference_loader
 from seqdiff.errors import CheckpointError, ConfigError
-from seqdiff.samplers.base import Condition, SampleOutput, Sampler
+from seqdiff.processes.base import Process
+from seqdiff.samplers.base import Condition, SampleOutput, Sampler, SamplingContext
 from seqdiff.samplers.keywords import KeywordCondition, keyword_variants
 from seqdiff.io.checkpoint import ARTIFACTS, Checkpoint, load_checkpoint
 from seqdiff.utils.instantiate import TRUSTED_PREFIXES, instantiate, locate
@@ -26,6 +30,22 @@ from seqdiff.utils.seeding import derive_seed, generator
 from seqdiff.vocab import VocabSpec
 
 MODEL_SECTIONS = ("domain", "backbone", "process")
+#: each section's contract: ``section: (class, its dotted name)``, named in the build errors
+CONTRACTS: dict[str, tuple[type, str]] = {
+    "domain": (Domain, "seqdiff.domains.Domain"),
+    "backbone": (Backbone, "seqdiff.backbones.Backbone"),
+    "process": (Process, "seqdiff.processes.Process"),
+    "data": (DataSource, "seqdiff.data.DataSource"),
+    "sampler": (Sampler, "seqdiff.samplers.Sampler"),
+}
+
+
+def check_contract(section: str, obj: Any, target: Any = None) -> None:
+    """One-line :class:`ConfigError` unless ``obj`` implements ``section``'s contract."""
+    cls, name = CONTRACTS[section]
+    if not isinstance(obj, cls):
+        what = target if isinstance(target, str) else f"{type(obj).__module__}.{type(obj).__qualname__}"
+        raise ConfigError(f"{section}: {what} does not implement {name} (subclass it; see docs/extending.md)")
 
 
 @dataclass
@@ -37,9 +57,9 @@ class Run:
     """
 
     config: dict
-    domain: Any
+    domain: Domain
     model: Backbone
-    process: Any
+    process: Process
     trusted: tuple[str, ...] | None = None
     checkpoint: Checkpoint | None = None
     weights: str | None = None
@@ -50,26 +70,33 @@ class Run:
         return self.domain.vocab
 
     @cached_property
-    def data(self) -> Any:
+    def data(self) -> DataSource:
         if "data" not in self.config or self.config["data"] is None:
             raise ConfigError("data: this run has no data section")
-        return instantiate(self.config["data"], section="data", trusted=self.trusted, domain=self.domain)
+        data = instantiate(self.config["data"], section="data", trusted=self.trusted, domain=self.domain)
+        check_contract("data", data, self.config["data"].get("_target_"))
+        return data
+
+    def sampling_context(self) -> SamplingContext:
+        """What this run tells a sampler (:meth:`Sampler.context_defaults`)."""
+        seq_len = (self.config.get("data") or {}).get("seq_len")
+        return SamplingContext(vocab=self.vocab, schedule=self.process.schedule,
+                               trained_length=None if seq_len is None else int(seq_len), process_kind=self.process.kind)
 
     def build_sampler(self, cfg: dict | None = None) -> Sampler:
-        """The configured sampler (or ``cfg``), given this run's vocabulary and schedule."""
+        """The configured sampler (or ``cfg``) with this run's vocabulary, and, for the keys the
+        config leaves unset, what the sampler class asks of the run
+        (:meth:`Sampler.context_defaults`: the process's schedule, the trained length)."""
         cfg = dict(cfg if cfg is not None else self.config.get("sampler") or {})
         if "_target_" not in cfg:
             raise ConfigError("sampler: missing _target_")
-        fn = locate(cfg["_target_"], section="sampler", trusted=self.trusted)
-        extra: dict[str, Any] = {"vocab": self.vocab}
-        params = inspect.signature(fn).parameters
-        if "schedule" in params and "schedule" not in cfg:
-            extra["schedule"] = getattr(self.process, "schedule", None)
-        if "block_length" in params and cfg.get("block_length") is None:
-            cfg["block_length"] = self.default_length()  # semi-AR windows are the trained length
-        sampler = instantiate(cfg, section="sampler", trusted=self.trusted, **extra)
-        if not isinstance(sampler, Sampler):
-            raise ConfigError(f"sampler: {cfg['_target_']} is not a seqdiff.samplers.Sampler")
+        cls = locate(cfg["_target_"], section="sampler", trusted=self.trusted)
+        if not (isinstance(cls, type) and issubclass(cls, Sampler)):
+            raise ConfigError(f"sampler: {cfg['_target_']} does not implement seqdiff.samplers.Sampler "
+                              "(subclass it; see docs/extending.md)")
+        defaults = {k: v for k, v in cls.context_defaults(self.sampling_context()).items() if cfg.get(k) is None}
+        sampler = instantiate(cfg, section="sampler", trusted=self.trusted, vocab=self.vocab, **defaults)
+        check_contract("sampler", sampler, cfg["_target_"])
         kinds, kind = tuple(sampler.process_kinds), self.process.kind  # a declared capability, not a class name
         if kind not in kinds:
             raise ConfigError(
@@ -134,8 +161,8 @@ class Run:
         ``run.generate_with_keywords(["cat", "dog"], 8, 64, sampler=run.build_sampler(cfg))``."""
         length = length or self.default_length()
         words = [keyword_variants(self.domain, w, where=f"keywords[{i}]") for i, w in enumerate(keywords)]
-        base = Condition.unconditional(length)
-        cond = KeywordCondition(base.tokens, base.fixed, keywords=words, placement=placement)
+        given = Condition.unconditional(length)
+        cond = KeywordCondition(given.tokens, given.fixed, keywords=words, placement=placement)
         return self.generate(num_samples, length, cond, **kw)
 
     def default_length(self) -> int:
@@ -161,20 +188,22 @@ def build_run(
 ) -> Run:
     """Instantiate domain, backbone and process from a resolved config dict.
 
-    ``artifacts_dir``: a checkpoint's ``artifacts/`` folder; a domain whose constructor
-    takes ``artifacts_dir`` (e.g. a tokenizer) loads its files from there instead of
-    the paths in the config, which may not exist on this machine.
+    Each is checked against its contract (:data:`CONTRACTS`), the backbone against what the
+    process needs (:meth:`Process.check_backbone`). ``artifacts_dir``: a checkpoint's
+    ``artifacts/`` folder, passed to a domain that declares ``uses_artifacts`` (e.g. a
+    trained tokenizer), which loads its files from there instead of the paths in the
+    config, which may not exist on this machine.
     """
     for key in MODEL_SECTIONS:
         if not isinstance(config.get(key), dict):
             raise ConfigError(f"config: missing section '{key}'")
     domain_extra: dict[str, Any] = {}
-    if artifacts_dir is not None:
-        target = locate(config["domain"].get("_target_"), section="domain", trusted=trusted)
-        if "artifacts_dir" in inspect.signature(target).parameters:
-            domain_extra["artifacts_dir"] = str(artifacts_dir)
+    target = locate(config["domain"].get("_target_"), section="domain", trusted=trusted)
+    if artifacts_dir is not None and isinstance(target, type) and issubclass(target, Domain) and target.uses_artifacts:
+        domain_extra["artifacts_dir"] = str(artifacts_dir)
     domain = instantiate(config["domain"], section="domain", trusted=trusted, **domain_extra)
-    if not isinstance(getattr(domain, "vocab", None), VocabSpec):
+    check_contract("domain", domain, config["domain"].get("_target_"))
+    if not isinstance(domain.vocab, VocabSpec):
         raise ConfigError("domain: the domain object must expose a VocabSpec as .vocab")
     vocab = domain.vocab
     backbone_extra: dict[str, Any] = {"vocab_size": vocab.size}
@@ -185,19 +214,20 @@ def build_run(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(int(config.get("seed", 0)), 0x1217))
         model = instantiate(config["backbone"], section="backbone", trusted=trusted, **backbone_extra)
-    if not isinstance(model, Backbone):
-        raise ConfigError(f"backbone: {type(model).__name__} does not implement seqdiff.backbones.Backbone")
-    process = instantiate(config["process"], section="process", trusted=trusted, vocab=vocab)
-    if process.kind == "autoregressive" and not model.causal:
-        raise ConfigError("backbone: the autoregressive process needs a causal backbone (backbone.causal=true)")
-    if process.kind != "autoregressive" and model.causal:
-        raise ConfigError("backbone: a causal backbone cannot be trained with the masked-diffusion process")
-    if bool(getattr(process, "time_conditioning", False)) != bool(model.time_conditioning):
-        raise ConfigError(
-            f"process.time_conditioning={process.time_conditioning} but the backbone was built with "
-            f"time_conditioning={model.time_conditioning}; set both the same"
-        )
+    check_contract("backbone", model, config["backbone"].get("_target_"))
+    process = build_process(config["process"], vocab, model, trusted=trusted)
     return Run(config=config, domain=domain, model=model, process=process, trusted=trusted)
+
+
+def build_process(cfg: dict, vocab: VocabSpec, model: Backbone, *, trusted: tuple[str, ...] | None = None) -> Process:
+    """The ``process`` section, checked against its contract and ``model``, with the loader
+    of its reference model (if it reads one) bound: loaded on first use, never here."""
+    process = instantiate(cfg, section="process", trusted=trusted, vocab=vocab)
+    check_contract("process", process, cfg.get("_target_"))
+    process.check_backbone(model)
+    if process.reference is not None:
+        process.bind_reference(reference_loader(process.reference, vocab))
+    return process
 
 
 def _targets(node: Any, key: str = "") -> list[tuple[str, Any]]:

@@ -61,10 +61,10 @@ from seqdiff_recipes.dna.bed import SPLITS, Interval, read_bed
 from seqdiff_recipes.dna.domain import byte_table, why_invalid
 from seqdiff_recipes.dna.fasta import FastaFile
 from seqdiff_recipes.dna.splits import assign
+from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.utils.seeding import derive_seed
 
-Batch = tuple[Tensor, Tensor]
 #: Draws of a training window rejected for too many N before keeping the last one.
 MAX_TRIES = 16
 N_MODES = ("token", "ignore")
@@ -96,7 +96,7 @@ class _Split:
         return sum(len(iv) for iv in self.all)
 
 
-class FastaData:
+class FastaData(DataSource):
     """Training and evaluation windows from a FASTA file and optional BED intervals.
 
     Args:
@@ -306,7 +306,7 @@ class FastaData:
         if self._complement is not None and flip.any():
             ids[flip] = reverse_complement_ids(ids[flip], self._complement)
             valid[flip] = valid[flip][:, ::-1]
-        return torch.from_numpy(ids), torch.from_numpy(valid)
+        return Batch(torch.from_numpy(ids), torch.from_numpy(valid))
 
     def eval_windows(self, split: str = "valid", max_sequences: int | None = None) -> Iterator[tuple[str, int, int]]:
         """The evaluation windows ``(chrom, start, end)`` in order (see module docstring)."""
@@ -332,10 +332,10 @@ class FastaData:
             xs.append(ids)
             vs.append(v)
             if len(xs) == batch_size:
-                yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs))
+                yield Batch(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)))
                 xs, vs = [], []
         if xs:
-            yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs))
+            yield Batch(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)))
 
     # ------------------------------------------------------------------ reports
     def num_tokens(self, split: str) -> int:
@@ -385,7 +385,7 @@ class FastaData:
         """
         n = int(tokens.shape[0])
         want = max(2 * n, self.reference_windows)
-        real = [x for x, _ in self.eval_batches(self.reference_split, want, want)]
+        real = [b.x0 for b in self.eval_batches(self.reference_split, want, want)]
         if not real:
             return {}
         ref = torch.cat(real)

@@ -21,11 +21,12 @@ With the defaults the vocabulary is identical (ids, complement, tokens) to the
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from seqdiff_recipes.alphabet import AlphabetDomain
+from seqdiff.domains import RegionDomain
 from seqdiff.errors import ConfigError, DataError
 
 #: IUPAC nucleotide ambiguity codes other than N (which is a symbol of the alphabet).
@@ -35,8 +36,9 @@ BOS, EOS = "[BOS]", "[EOS]"
 IUPAC_MODES = ("reject", "to_n")
 
 
-class DNADomain(AlphabetDomain):
-    """Tokenizer and vocabulary for DNA.
+class DNADomain(AlphabetDomain, RegionDomain):
+    """Tokenizer and vocabulary for DNA; reads flank conditions from genome regions
+    (:class:`~seqdiff.domains.RegionDomain`).
 
     Args:
         alphabet: the symbols (default ``"ACGTN"``; ids follow this order).
@@ -138,7 +140,7 @@ class DNADomain(AlphabetDomain):
         """True where the base is lower case (soft-masked repeat) in ``text``."""
         return [c.islower() for c in text]
 
-    def condition_from_region(self, cond) -> "Condition":  # noqa: F821
+    def condition_from_region(self, cond: Mapping[str, Any]) -> "Condition":  # noqa: F821
         """``condition.region`` of ``condition.fasta`` with its middle masked (the CLI's
         ``seqdiff sample ... condition.region=chr:start-end``)."""
         from seqdiff_recipes.dna.conditioning import region_condition

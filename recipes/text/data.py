@@ -24,16 +24,17 @@ import torch
 from torch import Tensor
 
 from seqdiff_recipes.text.corpus import SPLITS, CorpusSpec, split_corpus
+from seqdiff_recipes.text.domain import TextDomain
 from seqdiff_recipes.text.packing import Packed, pad_rows, wrap_stream
 from seqdiff_recipes.windows import WindowData
+from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.utils.seeding import generator
 
 MODES = ("wrap", "pad")
-Batch = tuple[Tensor, Tensor]
 
 
-class TextData:
+class TextData(DataSource):
     """Rows of ``seq_len`` tokens from a text corpus.
 
     Args:
@@ -84,9 +85,9 @@ class TextData:
         self.score_specials = bool(score_specials)
         need = [r for r, on in (("bos", bos or row_specials), ("eos", eos or row_specials)) if on]
         for role in need:
-            rid = getattr(domain, f"{role}_id", None)
+            rid = domain.bos_id if role == "bos" else domain.eos_id
             if rid is None:
-                raise ConfigError(f"data.{role}: the {getattr(domain, 'name', 'domain')} tokenizer has no {role.upper()} token")
+                raise ConfigError(f"data.{role}: the {domain.name} tokenizer has no {role.upper()} token")
             if rid in domain.vocab.never_generate:
                 raise ConfigError(f"data inserts [{role.upper()}] but the domain marks it never-generated; "
                                   f"set domain.{role}=true")
@@ -147,13 +148,11 @@ class TextData:
         return known
 
     def _rows(self, x: Tensor, valid: Tensor) -> Batch:
-        if self.score_specials:
-            return x, valid
-        return x, valid, self.known_specials(x)
+        return Batch(x, valid, None if self.score_specials else self.known_specials(x))
 
     def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:
         if self.mode == "wrap":
-            x, _ = self._windows.train_batch(step, batch_size, rank=rank, world_size=world_size)
+            x = self._windows.train_batch(step, batch_size, rank=rank, world_size=world_size).x0
             x = self._add_row_specials(x)
             return self._rows(x, torch.ones_like(x, dtype=torch.bool))
         p = self.packed["train"]
@@ -262,7 +261,7 @@ class TextData:
             "corpus": self.spec.describe(),
             "splits": splits,
             "chars_per_token": train["characters"] / max(1, train["tokens"]),
-            "tokenizer": self.domain.describe() if hasattr(self.domain, "describe") else {},
+            "tokenizer": self.domain.describe(),
         }
 
     def score_samples(self, tokens: Tensor) -> dict:
@@ -274,9 +273,8 @@ class TextData:
 
 def _encode(domain, docs) -> list[tuple[list[int], list[int]]]:
     """Token ids and characters per token of every document."""
-    tok = getattr(domain, "tokenizer", None)
-    if tok is not None:
-        return list(tok.encode_batch_with_counts([d.text for d in docs], where=[d.where for d in docs]))
+    if isinstance(domain, TextDomain):  # a tokenizer: its own character counts per token
+        return list(domain.tokenizer.encode_batch_with_counts([d.text for d in docs], where=[d.where for d in docs]))
     out = []  # a character domain (e.g. seqdiff_recipes.alphabet.AlphabetDomain): one character per id
     for d in docs:
         ids = domain.encode(d.text, where=d.where)

@@ -32,14 +32,16 @@ from seqdiff_recipes.text.corpus import CorpusSpec, read_documents, split_corpus
 from seqdiff_recipes.text.tokenizers import (
     KINDS, TextTokenizer, is_saved, load_pretrained, same_tokenizer, train_tokenizer,
 )
+from seqdiff.domains import Domain
 from seqdiff.errors import CheckpointError, ConfigError
 from seqdiff.vocab import VocabSpec
 
 PRETRAINED = ("gpt2", "bert", "hf")
 
 
-class TextDomain:
-    """Tokenizer and vocabulary for text.
+class TextDomain(Domain):
+    """Tokenizer and vocabulary for text (a :class:`~seqdiff.domains.Domain` with artifacts:
+    the tokenizer is saved into every checkpoint and read back from ``artifacts_dir``).
 
     Args:
         tokenizer: one of ``char, byte, bpe, wordpiece, gpt2, bert, hf``.
@@ -55,6 +57,8 @@ class TextDomain:
             otherwise they are never generated). The configs set them from ``data.bos``/``data.eos``.
         artifacts_dir: a checkpoint's saved tokenizer (passed by :func:`seqdiff.load`).
     """
+
+    uses_artifacts = True
 
     def __init__(
         self,

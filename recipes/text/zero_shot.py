@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from seqdiff_recipes.text.detokenize import DETOKENIZERS
+from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
 
 #: file-name fragments -> dataset, for ``dataset: auto``
@@ -83,7 +84,7 @@ def read_rows(path: Path, dataset: str, field: str | None, fmt: str, errors: str
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-class ZeroShotText:
+class ZeroShotText(DataSource):
     """Held-out rows of one file under MDLM's zero-shot protocol (module docstring).
 
     Args:
@@ -108,9 +109,9 @@ class ZeroShotText:
             raise ConfigError(f"eval.protocol_dataset={dataset!r}: choose auto or one of {', '.join(sorted(DETOKENIZERS))}")
         if seq_len < 3:
             raise ConfigError(f"zero-shot rows need seq_len >= 3 ([BOS] + text + [EOS]), got {seq_len}")
-        bos, eos = getattr(domain, "bos_id", None), getattr(domain, "eos_id", None)
+        bos, eos = domain.bos_id, domain.eos_id
         if bos is None or eos is None:
-            raise ConfigError(f"eval.protocol=mdlm_zero_shot: the {getattr(domain, 'name', 'domain')} tokenizer needs "
+            raise ConfigError(f"eval.protocol=mdlm_zero_shot: the {domain.name} tokenizer needs "
                               "BOS and EOS tokens")
         self.domain, self.seq_len, self.group = domain, int(seq_len), int(group_documents)
         rows = read_rows(self.path, self.dataset, field, format, encoding_errors)
@@ -146,18 +147,18 @@ class ZeroShotText:
         return x, torch.tensor(chars, dtype=torch.long), dropped, total
 
     # ------------------------------------------------------------------ data-source contract
-    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1):
+    def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:
         raise ConfigError("eval.protocol=mdlm_zero_shot is an evaluation protocol; it has no training rows")
 
     def _take(self, max_sequences: int | None) -> tuple[Tensor, Tensor]:
         n = len(self.ids) if max_sequences is None else min(len(self.ids), int(max_sequences))
         return self.ids[:n], self.chars[:n]
 
-    def eval_batches(self, split: str = "test", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_batches(self, split: str = "test", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[Batch]:
         x, _ = self._take(max_sequences)
         for i in range(0, len(x), batch_size):
             rows = x[i : i + batch_size]
-            yield rows, torch.ones_like(rows, dtype=torch.bool)
+            yield Batch(rows, torch.ones_like(rows, dtype=torch.bool))
 
     def eval_units(self, split: str = "test", max_sequences: int | None = None) -> tuple[str, Tensor]:
         """Characters of detokenised text per row (specials count 0)."""

@@ -18,6 +18,7 @@ from seqdiff.cli.length import check_length
 from seqdiff.cli.protocols import apply_protocol
 from seqdiff.cli.report import data_condition, evaluate_and_report
 from seqdiff.cli.validate import check_arguments
+from seqdiff.data import PairedSource
 from seqdiff.errors import ConfigError, SeqdiffError
 from seqdiff.run import Run, build_run, load
 from seqdiff.io.checkpoint import list_checkpoints
@@ -205,7 +206,7 @@ def sample(cfg: DictConfig) -> None:
     decode = exp.domain.decode
     if sources:  # a pair run: each source num_samples times, its target generated
         data = exp.data
-        if not hasattr(data, "source_condition"):
+        if not isinstance(data, PairedSource):
             raise ConfigError("condition.source: this run was not trained on pairs (data=text_pairs)")
         tl = cfg.condition.get("target_length")
         condition = data.source_condition(sources, num, target_length=None if tl is None else int(tl), seed=int(cfg.seed))

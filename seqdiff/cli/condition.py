@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from seqdiff.domains import Domain, RegionDomain
 from seqdiff.errors import ConfigError
 from seqdiff.samplers.base import Condition
 from seqdiff.samplers.keywords import PLACEMENTS, KeywordCondition, keyword_variants
 
 
-def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: int) -> Condition | None:
+def condition_from_config(domain: Domain, cond: Mapping[str, Any] | None, length: int) -> Condition | None:
     """``prefix``/``left`` fix the start, ``suffix``/``right`` the end, ``motif`` at
     ``motif_at``; ``region`` (with ``fasta``) fixes the flanks of a genome region;
     returns None when nothing is fixed."""
     if not cond:
         return None
     if cond.get("region") not in (None, ""):
-        # A genome region with its middle generated: the domain knows how to read one.
-        reader = getattr(domain, "condition_from_region", None)
-        if reader is None:
-            raise ConfigError(f"condition.region: the {getattr(domain, 'name', 'run')} domain cannot read regions (use a DNA domain)")
-        return reader(cond)
+        # A genome region with its middle generated: a declared capability of the domain.
+        if not isinstance(domain, RegionDomain):
+            raise ConfigError(f"condition.region: the {domain.name} domain cannot read regions (use a DNA domain)")
+        return domain.condition_from_region(cond)
     segments: dict[int, list[int]] = {}
 
     def enc(key: str) -> list[int] | None:
@@ -62,14 +62,14 @@ def condition_from_config(domain: Any, cond: Mapping[str, Any] | None, length: i
         raise ConfigError(f"condition: {e} (sequence length {length}; set length=...)") from None
 
 
-def with_keywords(domain: Any, cond: Mapping[str, Any] | None, base: Condition | None, length: int) -> Condition | None:
-    """``condition.keywords`` on top of ``base`` (prefix, flanks, a source, padded lengths):
+def with_keywords(domain: Domain, cond: Mapping[str, Any] | None, given: Condition | None, length: int) -> Condition | None:
+    """``condition.keywords`` on top of ``given`` (prefix, flanks, a source, padded lengths):
     an unplaced :class:`KeywordCondition` that :meth:`seqdiff.Run.generate` places
     with the model. Each keyword is a string in the domain's alphabet (text: a word, tried
     with and without a leading space)."""
     words = (cond or {}).get("keywords")
     if words in (None, "", []):
-        return base
+        return given
     if isinstance(words, str):
         words = [words]
     placement = str(cond.get("placement") or "model")
@@ -79,7 +79,7 @@ def with_keywords(domain: Any, cond: Mapping[str, Any] | None, base: Condition |
         variants = [keyword_variants(domain, str(w), where=f"condition.keywords[{i}]") for i, w in enumerate(words)]
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    base = base if base is not None else Condition.unconditional(length)
+    given = given if given is not None else Condition.unconditional(length)
     temp = cond.get("placement_temperature")
-    return KeywordCondition(base.tokens, base.fixed, base.valid, keywords=variants, placement=placement,
+    return KeywordCondition(given.tokens, given.fixed, given.valid, keywords=variants, placement=placement,
                             temperature=1.0 if temp is None else float(temp))

@@ -27,14 +27,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import torch
 from torch import Tensor
 
+from seqdiff.domains import Domain
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.eval.likelihood import evaluate_likelihood, ratio_ci
+from seqdiff.processes.autoregressive import AutoregressiveProcess
 from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
+
+if TYPE_CHECKING:
+    from seqdiff.run import Run
 
 LN2 = math.log(2.0)
 
@@ -42,7 +47,7 @@ LN2 = math.log(2.0)
 class Judge(Protocol):
     name: str
 
-    def tokenize(self, samples: Tensor, sample_domain: Any) -> tuple[list[list[int] | None], bool]:
+    def tokenize(self, samples: Tensor, sample_domain: Domain) -> tuple[list[list[int] | None], bool]:
         """Judge token ids per sample (None: cannot be encoded) and whether text was re-encoded."""
 
     def score(self, token_lists: Sequence[list[int]]) -> tuple[Tensor, Tensor]:
@@ -95,12 +100,22 @@ def split_on(ids: list[int], sep: int | None) -> list[list[int]]:
     return out
 
 
-def retokenize(samples: Tensor, sample_domain: Any, judge_domain: Any, *, drop: Sequence[int] = ()) -> list[list[int] | None]:
+class JudgeEncoder(Protocol):
+    """What :func:`retokenize` encodes with: a judge's domain (a :class:`~seqdiff.domains.Domain`)
+    or a judge that tokenises for itself (``seqdiff_recipes.text.metrics.HFCausalJudge``)."""
+
+    eos_id: int | None
+
+    def encode(self, text: str, *, where: str = "input") -> list[int]: ...
+
+
+def retokenize(samples: Tensor, sample_domain: Domain, judge_domain: JudgeEncoder, *,
+               drop: Sequence[int] = ()) -> list[list[int] | None]:
     """Decode each row with ``sample_domain``, encode with ``judge_domain`` (EOS-aware)."""
-    s_eos, j_eos = getattr(sample_domain, "eos_id", None), getattr(judge_domain, "eos_id", None)
+    s_eos, j_eos = sample_domain.eos_id, judge_domain.eos_id
     sep = s_eos if j_eos is not None else None
     # A BOS inside a sample is a document start: the judge supplies its own context start.
-    drop = {*drop, *([sample_domain.bos_id] if getattr(sample_domain, "bos_id", None) is not None else [])} - {sep}
+    drop = {*drop, *([sample_domain.bos_id] if sample_domain.bos_id is not None else [])} - {sep}
     out: list[list[int] | None] = []
     for b, row in enumerate(samples.tolist()):
         row = [i for i in row if i not in drop]
@@ -126,15 +141,16 @@ class SeqdiffJudge:
         batch_size: sequences per forward pass.
     """
 
-    def __init__(self, experiment, *, max_length: int | None = None, batch_size: int = 32) -> None:
-        if getattr(experiment.process, "kind", "") != "autoregressive":
-            raise ConfigError(f"judge: {getattr(experiment.checkpoint, 'path', 'the run')} is a "
-                              f"{experiment.process.kind} model; generative perplexity needs an autoregressive run")
+    def __init__(self, experiment: "Run", *, max_length: int | None = None, batch_size: int = 32) -> None:
+        where = experiment.checkpoint.path if experiment.checkpoint is not None else None
+        if not isinstance(experiment.process, AutoregressiveProcess):
+            raise ConfigError(f"judge: {where or 'the run'} is a {experiment.process.kind} model; "
+                              "generative perplexity needs an autoregressive run")
         self.exp = experiment
         self.domain = experiment.domain
         self.max_length = int(max_length or experiment.default_length())
         self.batch_size = batch_size
-        self.name = f"seqdiff AR {getattr(experiment.checkpoint, 'path', '')}".strip()
+        self.name = f"seqdiff AR {where or ''}".strip()
 
     @classmethod
     def from_path(cls, path: str, *, device=None, **kw) -> "SeqdiffJudge":
@@ -142,7 +158,7 @@ class SeqdiffJudge:
 
         return cls(load(path, device=device), **kw)
 
-    def tokenize(self, samples: Tensor, sample_domain: Any) -> tuple[list[list[int] | None], bool]:
+    def tokenize(self, samples: Tensor, sample_domain: Domain) -> tuple[list[list[int] | None], bool]:
         v = self.domain.vocab
         drop = [sample_domain.vocab.pad_id]
         if sample_domain.vocab == v:
@@ -196,7 +212,7 @@ class SeqdiffJudge:
         return torch.cat(out) if out else torch.zeros(0, 1)
 
 
-def generative_perplexity(judge: Judge, samples: Tensor, sample_domain: Any) -> tuple[JudgeResult, list[list[int] | None]]:
+def generative_perplexity(judge: Judge, samples: Tensor, sample_domain: Domain) -> tuple[JudgeResult, list[list[int] | None]]:
     """Score ``samples`` (ids in ``sample_domain``) under ``judge``; also returns the judge tokens."""
     token_lists, retok = judge.tokenize(samples, sample_domain)
     keep = [i for i, t in enumerate(token_lists) if t]
@@ -236,18 +252,12 @@ def load_judge(path: str, *, device=None, batch_size: int = 32, trusted_hf_facto
     The HF judge lives in the text recipe (the core never imports transformers); it is
     located by name like any config ``_target_``.
     """
-    import json
     from pathlib import Path
 
+    from seqdiff.interop.hf import is_hf_model_dir
     from seqdiff.utils.instantiate import locate
 
     p = Path(path).expanduser()
-    hf_config = p / "config.json"
-    if hf_config.is_file():
-        try:
-            is_hf = "model_type" in json.loads(hf_config.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            is_hf = False
-        if is_hf:  # a Hugging Face model directory (a seqdiff checkpoint's config.json has no model_type)
-            return locate(trusted_hf_factory, section="eval.judge")(str(p), device=device, batch_size=batch_size)
+    if is_hf_model_dir(p):
+        return locate(trusted_hf_factory, section="eval.judge")(str(p), device=device, batch_size=batch_size)
     return SeqdiffJudge.from_path(str(p), device=device, batch_size=batch_size)

@@ -36,6 +36,7 @@ from typing import Iterable
 import torch
 from torch import Tensor
 
+from seqdiff.processes.base import Process
 from seqdiff.utils.seeding import generator as make_generator
 
 LN2 = math.log(2.0)
@@ -92,8 +93,8 @@ def ratio_ci(values: Tensor, counts: Tensor) -> tuple[float, float]:
 @torch.no_grad()
 def evaluate_likelihood(
     model: torch.nn.Module,
-    process,
-    batches: Iterable[tuple[Tensor, Tensor]],
+    process: Process,
+    batches: Iterable[tuple[Tensor, ...]],
     *,
     draws: int = 1,
     seed: int = 0,
@@ -103,16 +104,18 @@ def evaluate_likelihood(
 ) -> tuple[LikelihoodResult, Tensor, Tensor]:
     """Score held-out batches; returns ``(result, per-sequence nats, per-sequence tokens)``.
 
-    ``estimator``: for the masked process, ``None`` is its exact bound (``count`` in
-    continuous time, the T-step bound for ``num_steps > 0``); ``"count"`` with
-    ``num_steps > 0`` is refused (a ValueError), since it would report the continuous
-    bound for a T-step model.
+    ``batches``: :class:`seqdiff.data.Batch` es, or ``(x0, valid[, fixed])`` tuples.
+    ``estimator``: checked by :meth:`Process.eval_estimator`; for the masked process,
+    ``None`` is its exact bound (``count`` in continuous time, the T-step bound for
+    ``num_steps > 0``); ``"count"`` with ``num_steps > 0`` is refused (a ValueError),
+    since it would report the continuous bound for a T-step model. A process whose
+    ``nelbo`` is an exact likelihood is scored once (``draws`` does not apply).
     """
     if draws < 1:
         raise ValueError(f"evaluate_likelihood: draws must be >= 1, got {draws}")
-    exact = getattr(process, "kind", "") == "autoregressive"
-    est = "exact" if exact else process.eval_estimator(estimator)
-    kw = {} if exact else {"estimator": est}
+    exact = process.exact_likelihood
+    est = process.eval_estimator(estimator)
+    kw = {"estimator": est}
     was_training = model.training
     model.eval()
     device = device or next(model.parameters()).device
@@ -156,8 +159,8 @@ def evaluate_likelihood(
         draws=1 if exact else draws,
         estimator=est,
         exact=exact,
-        bound=exact or process.estimate_is_bound(est),
-        estimand="exact NLL" if exact else process.estimand(est),
+        bound=process.estimate_is_bound(est),
+        estimand=process.estimand(est),
     )
     return result, y, n
 

@@ -53,6 +53,17 @@ def read_json(path: Path, what: str = "JSON object") -> dict[str, Any]:
     return obj
 
 
+def is_hf_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a Hugging Face model directory: a ``config.json`` naming a
+    ``model_type`` (a seqdiff checkpoint's ``config.json`` has none). Never raises."""
+    f = Path(path).expanduser() / CONFIG
+    try:
+        obj = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(obj, dict) and "model_type" in obj
+
+
 def read_config(hf_dir: str | Path) -> dict[str, Any]:
     d = Path(hf_dir).expanduser()
     if not d.is_dir():

@@ -100,7 +100,7 @@ def export_run(run: str | Path, out: str | Path, *, ema: bool = True) -> Path:
         if callable(files):
             for name, obj in files(length).items():
                 (tmp / name).write_text(json.dumps(obj, indent=2) + "\n")
-        elif callable(getattr(exp.domain, "save_artifacts", None)):
+        elif exp.domain.uses_artifacts:
             exp.domain.save_artifacts(tmp)  # e.g. the text domain's tokenizer.json
         if out.exists():
             out.rmdir()

@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from seqdiff.domains import Domain
 from seqdiff.errors import CheckpointError
 from seqdiff.utils.io import atomic_write_json, atomic_write_text, fsync_dir, sha256_file
 from seqdiff.io.state import flatten_state, unflatten_state
@@ -117,12 +118,12 @@ def save_checkpoint(
     states: dict[str, Any] | None = None,
     meta: dict | None = None,
     keep_last: int | None = 2,
-    artifacts: Any = None,
+    artifacts: Domain | None = None,
 ) -> Path:
     """Write ``root/step-XXXXXXXX`` atomically and point ``root/latest`` at it.
 
-    ``artifacts``: an object with ``save_artifacts(directory)`` (e.g. a text domain
-    writing its tokenizer files), called inside the checkpoint before the manifest, so
+    ``artifacts``: the run's domain; if it declares ``uses_artifacts`` (e.g. a text domain's
+    tokenizer), its ``save_artifacts`` writes into ``artifacts/`` before the manifest, so
     a checkpoint carries everything needed to use it on another machine.
     """
     root = Path(root)
@@ -142,7 +143,7 @@ def save_checkpoint(
         save_model(model, str(tmp / "model.safetensors"))
         if ema is not None:
             save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()}, str(tmp / "ema.safetensors"))
-        if artifacts is not None and callable(getattr(artifacts, "save_artifacts", None)):
+        if artifacts is not None and artifacts.uses_artifacts:  # a declared capability of the domain
             (tmp / ARTIFACTS).mkdir()
             artifacts.save_artifacts(tmp / ARTIFACTS)
         for name, obj in (states or {}).items():

@@ -28,19 +28,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seqdiff.backbones.base import Backbone, unwrap, supports_incremental_decoding
-from seqdiff.processes.masked import LossOutput, _valid_or_all
+from seqdiff.backbones.base import Backbone, supports_incremental_decoding
+from seqdiff.processes.base import LossOutput, Process
+from seqdiff.processes.masked import _valid_or_all
 from seqdiff.vocab import VocabSpec
 
 
-class AutoregressiveProcess:
-    """Next-token prediction; ``loss``/``nelbo`` return exact NLL in nats."""
+class AutoregressiveProcess(Process):
+    """Next-token prediction on a causal backbone; ``loss`` and ``nelbo`` are the exact NLL
+    in nats (``objective="nll"``, ``exact_likelihood``; no draw, so ``generator``,
+    ``offset`` and ``total`` change nothing)."""
 
     kind = "autoregressive"
-    time_conditioning = False
+    causal = True
+    exact_likelihood = True
+    estimators = ("exact",)
 
     def __init__(self, vocab: VocabSpec) -> None:
         self.vocab = vocab
+        self.time_conditioning = False
+        self.schedule = None
+        self.num_steps = 0
+        self.estimator = "exact"
+        self.objective = "nll"
+        self.loss_is_nelbo = True
 
     def shift_right(self, x0: Tensor) -> Tensor:
         start = torch.full_like(x0[:, :1], self.vocab.mask_id)
@@ -62,12 +73,19 @@ class AutoregressiveProcess:
         return torch.log_softmax(logits, dim=-1)
 
     def loss(
-        self, model: Backbone, x0: Tensor, valid: Tensor | None = None, *, fixed: Tensor | None = None, **_: object
+        self,
+        model: Backbone,
+        x0: Tensor,
+        valid: Tensor | None = None,
+        *,
+        fixed: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        offset: int = 0,
+        total: int | None = None,
     ) -> LossOutput:
         """Exact NLL; ``fixed`` (condition) positions are read but not scored, so with the
         condition first this is :math:`-\\log p(y \\mid c)`."""
-        if not unwrap(model).causal:
-            raise ValueError("AutoregressiveProcess: the backbone is bidirectional; set causal: true")
+        self.check_backbone(model, time_conditioning=False)
         valid = _valid_or_all(x0, valid)
         targets = valid if fixed is None else valid & ~fixed.bool()
         x_in, visible = self.inputs(x0, valid)
@@ -79,13 +97,30 @@ class AutoregressiveProcess:
         num_tokens = targets.sum(1)
         return LossOutput(loss=nll.sum() / num_tokens.sum().clamp(min=1), nelbo=nll.detach().double(), num_tokens=num_tokens)
 
-    nelbo = loss
+    def nelbo(
+        self,
+        model: Backbone,
+        x0: Tensor,
+        valid: Tensor | None = None,
+        *,
+        fixed: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        estimator: str | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ) -> LossOutput:
+        """The exact NLL (the loss itself); ``estimator`` may only be ``"exact"``."""
+        self.eval_estimator(estimator)
+        return self.loss(model, x0, valid, fixed=fixed, generator=generator, offset=offset, total=total)
+
+    def estimate_is_bound(self, estimator: str) -> bool:
+        return True  # an exact NLL
+
+    def estimand(self, estimator: str) -> str:
+        return "exact NLL"
 
     def denoiser(self, model: Backbone) -> "ARDenoiser":
         return ARDenoiser(self, model)
-
-    def describe(self) -> dict:
-        return {"kind": self.kind}
 
 
 class ARDenoiser:

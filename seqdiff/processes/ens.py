@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.random import gumbel, uniform
 
 
 @torch.no_grad()
@@ -96,15 +96,14 @@ def ens_mask(
     B, L = entropies.shape
     if u is None:
         u = uniform((B, L), generator=generator, dtype=torch.float64)
-    u = u.to(entropies.device, torch.float64).clamp(1e-300, 1.0)
-    gumbel = -torch.log(-torch.log(u))
+    g = gumbel(u.to(entropies.device))
     H = entropies.double()
     if temperature == 0.0:
-        key = -H + 1e-9 * gumbel  # deterministic up to exact ties
+        key = -H + 1e-9 * g  # deterministic up to exact ties
     elif temperature == float("inf"):
-        key = gumbel
+        key = g
     else:
-        key = -H / temperature + gumbel
+        key = -H / temperature + g
     key = key.masked_fill(~targets, -torch.inf)
     order = key.argsort(dim=1, descending=True)
     rank = torch.empty_like(order)

@@ -64,13 +64,12 @@ are a deterministic function of the data, so it is a training objective, not a b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from seqdiff.backbones.base import Backbone, unwrap
+from seqdiff.processes.base import LossOutput, Process
 from seqdiff.processes.ens import ens_mask, token_entropies
 from seqdiff.processes.time_sampling import order_statistic_mask, stratified_uniform, uniform
 from seqdiff.schedules import LogLinearSchedule, Schedule
@@ -78,20 +77,10 @@ from seqdiff.vocab import VocabSpec
 
 ESTIMATORS = ("time", "count")
 
-
-@dataclass
-class LossOutput:
-    """``loss``: differentiable token mean of the objective (nats); ``nelbo``: its
-    per-sequence estimate in nats (detached): a NELBO estimate except under ENS corruption,
-    where it is the per-sequence ENS objective (see ``MaskedDiffusion.objective``);
-    ``num_tokens``: real tokens per sequence."""
-
-    loss: Tensor
-    nelbo: Tensor
-    num_tokens: Tensor
+__all__ = ["ESTIMATORS", "LossOutput", "MaskedDiffusion"]
 
 
-class MaskedDiffusion:
+class MaskedDiffusion(Process):
     """MDLM absorbing-state process with the SUBS parameterisation.
 
     Args:
@@ -101,15 +90,24 @@ class MaskedDiffusion:
         time_conditioning: pass the masking rate to the backbone (off in MDLM).
         estimator: ``"time"`` (MDLM) or ``"count"`` (Rao-Blackwellised), see module doc.
         t_min: lower end of training/eval times for the ``"time"`` estimator.
+        corruption: ``"uniform"`` (MDLM) or ``"ens"`` (:mod:`seqdiff.processes.ens`).
+        ens_temperature, ens_groups, ens_weighting: ENS's Gumbel relaxation, leave-one-out
+            groups and weighting.
+        ens_entropy: ``"self"`` (the model being trained) or the path of a frozen
+            reference (a seqdiff checkpoint or a Hugging Face masked-LM directory); the
+            path is :attr:`reference`, loaded on first use by the loader the run binds.
 
-    Declared attributes: ``objective`` (the name of what :meth:`loss` estimates, used
-    for it in the training metrics) and ``loss_is_nelbo`` (whether that is the NELBO of
-    the sampler's model, i.e. a bound; see the module docstring).
+    The :class:`~seqdiff.processes.base.Process` attributes: ``objective`` (the name of
+    what :meth:`loss` estimates, used for it in the training metrics) and
+    ``loss_is_nelbo`` (whether that is the NELBO of the sampler's model, i.e. a bound;
+    see the module docstring); :meth:`nelbo` always masks uniformly (never ENS), so its
+    figure is the one its estimator's :meth:`estimand` names.
     """
 
     kind = "masked"
-    objective: str
-    loss_is_nelbo: bool
+    causal = False
+    exact_likelihood = False
+    estimators = ESTIMATORS
 
     def __init__(
         self,
@@ -145,7 +143,9 @@ class MaskedDiffusion:
         self.ens_entropy = ens_entropy
         self.ens_groups = int(ens_groups)
         self.ens_weighting = ens_weighting
-        self._ens_reference = None
+        # A frozen entropy model is a reference the run loads (bind_reference), on first use.
+        self.reference = str(ens_entropy) if corruption == "ens" and ens_entropy != "self" else None
+        self._ens_reference: tuple[Backbone, Process] | None = None
         self.vocab = vocab
         self.schedule = schedule if schedule is not None else LogLinearSchedule()
         self.num_steps = int(num_steps)
@@ -327,11 +327,11 @@ class MaskedDiffusion:
         """Per-token LOO entropies for ENS from the model itself (``ens_entropy="self"``,
         eval mode, no gradient) or from a frozen reference: a seqdiff checkpoint, or a
         Hugging Face masked-LM directory (the pretrained MLM of Diffusion-EAGS)."""
-        if self.ens_entropy == "self":
+        if self.reference is None:
             net, proc = unwrap(model), self
         else:
-            if self._ens_reference is None:
-                self._ens_reference = self._load_reference(str(self.ens_entropy))
+            if self._ens_reference is None:  # first use: the loader the run bound
+                self._ens_reference = self.load_reference()
             net, proc = self._ens_reference
             net = net.to(x0.device)
         was_training = net.training
@@ -347,31 +347,27 @@ class MaskedDiffusion:
         finally:
             net.train(was_training)
 
-    def _load_reference(self, path: str) -> tuple[Backbone, "MaskedDiffusion"]:
-        """The frozen ENS entropy model named by ``ens_entropy`` and the process that reads it."""
-        import json
-        from pathlib import Path
-
-        hf_config = Path(path).expanduser() / "config.json"
-        try:
-            is_hf = hf_config.is_file() and "model_type" in json.loads(hf_config.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            is_hf = False
-        if is_hf:  # a Hugging Face MLM directory (a seqdiff checkpoint's config.json has no model_type)
-            from seqdiff.backbones.hf_mlm import HFMaskedLM  # lazy: transformers only when asked for
-
-            net = HFMaskedLM(self.vocab.size, self.vocab, path=str(Path(path).expanduser()))
-            net.requires_grad_(False)
-            return net, self
-        from seqdiff.run import load  # lazy: the process stays importable alone
-
-        ref = load(path)
-        if ref.vocab.describe_difference(self.vocab):
-            raise ValueError(f"ens_entropy: {path} has a different vocabulary")
-        ref.model.requires_grad_(False)
-        return ref.model, ref.process
-
     def loss(
+        self,
+        model: Backbone,
+        x0: Tensor,
+        valid: Tensor | None = None,
+        *,
+        fixed: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ) -> LossOutput:
+        """The training objective of a batch (one draw per sequence, stratified over the
+        global batch): the estimator :attr:`estimator`, or ENS corruption (``objective``).
+
+        ``fixed`` marks condition tokens (a source sentence, flanks): always visible,
+        never masked, never scored, so the result bounds :math:`-\\log p(y \\mid c)`.
+        """
+        return self._estimate(model, x0, valid, fixed=fixed, generator=generator, offset=offset, total=total,
+                              estimator=None if self.corruption == "ens" else self.estimator)
+
+    def nelbo(
         self,
         model: Backbone,
         x0: Tensor,
@@ -383,17 +379,23 @@ class MaskedDiffusion:
         offset: int = 0,
         total: int | None = None,
     ) -> LossOutput:
-        """Monte-Carlo NELBO of a batch (one draw per sequence, stratified over the batch).
+        """Monte-Carlo estimate with ``estimator`` (default :attr:`estimator`), always under
+        uniform masking: what :meth:`estimand` says, whatever the training corruption."""
+        estimator = estimator or self.estimator
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"MaskedDiffusion: estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        return self._estimate(model, x0, valid, fixed=fixed, generator=generator, offset=offset, total=total,
+                              estimator=estimator)
 
-        ``fixed`` marks condition tokens (a source sentence, flanks): always visible,
-        never masked, never scored, so the result bounds :math:`-\\log p(y \\mid c)`.
-        """
-        if unwrap(model).causal:
-            raise ValueError("MaskedDiffusion: the backbone is causal; use the autoregressive process")
+    def _estimate(self, model: Backbone, x0: Tensor, valid: Tensor | None, *, fixed: Tensor | None,
+                  generator: torch.Generator | None, offset: int, total: int | None,
+                  estimator: str | None) -> LossOutput:
+        """One draw per sequence: ``estimator`` under uniform masking, or (``None``) ENS."""
+        self.check_backbone(model, time_conditioning=False)
         valid = _valid_or_all(x0, valid)
         self._check_targets(x0, valid)
         targets = valid if fixed is None else valid & ~fixed.bool()
-        if self.corruption == "ens" and estimator is None:
+        if estimator is None:
             x_t, rate, weight = self.draw_ens(model, x0, valid, targets, generator=generator, offset=offset, total=total)
         else:
             x_t, rate, weight = self.draw(x0, targets, generator=generator, estimator=estimator, offset=offset, total=total)
@@ -402,10 +404,6 @@ class MaskedDiffusion:
         num_tokens = targets.sum(1)
         loss = nelbo.sum() / num_tokens.sum().clamp(min=1)
         return LossOutput(loss=loss, nelbo=nelbo.detach().double(), num_tokens=num_tokens)
-
-    def nelbo(self, model: Backbone, x0: Tensor, valid: Tensor | None = None, **kw) -> LossOutput:
-        """Alias of :meth:`loss` for evaluation code shared with the AR process."""
-        return self.loss(model, x0, valid, **kw)
 
     # ---------------------------------------------------------------- what a number is
     def eval_estimator(self, requested: str | None = None) -> str:
@@ -449,14 +447,12 @@ class MaskedDiffusion:
 
     def describe(self) -> dict:
         return {
-            "kind": self.kind,
+            **super().describe(),
             "schedule": repr(self.schedule),
             "num_steps": self.num_steps,
-            "time_conditioning": self.time_conditioning,
             "estimator": self.estimator,
             "t_min": self.t_min,
             "corruption": self.corruption,
-            "objective": self.objective,
             **({"ens_temperature": self.ens_temperature, "ens_entropy": self.ens_entropy, "ens_groups": self.ens_groups,
                 "ens_weighting": self.ens_weighting} if self.corruption == "ens" else {}),
         }

@@ -92,7 +92,8 @@ import torch
 from torch import Tensor
 
 from seqdiff.backbones.base import Backbone, unwrap
-from seqdiff.processes.masked import LossOutput, _valid_or_all
+from seqdiff.processes.base import LossOutput, Process
+from seqdiff.processes.masked import _valid_or_all
 from seqdiff.processes.time_sampling import order_statistic_mask, stratified_uniform, uniform
 from seqdiff.schedules import LogLinearSchedule, Schedule
 from seqdiff.vocab import VocabSpec
@@ -161,7 +162,7 @@ def log_odds_clean(rate: Tensor) -> Tensor:
     return torch.log1p(-rate) - torch.log(rate)
 
 
-class ScoreEntropyDiffusion:
+class ScoreEntropyDiffusion(Process):
     """SEDD with the absorbing graph: score-entropy loss, its bound, the score reading.
 
     Args:
@@ -181,6 +182,7 @@ class ScoreEntropyDiffusion:
     """
 
     kind = "sedd"
+    estimators = ESTIMATORS
 
     def __init__(
         self,
@@ -419,9 +421,21 @@ class ScoreEntropyDiffusion:
         loss = bound.sum() / num_tokens.sum().clamp(min=1)
         return LossOutput(loss=loss.float(), nelbo=bound.detach().double(), num_tokens=num_tokens)
 
-    def nelbo(self, model: Backbone, x0: Tensor, valid: Tensor | None = None, **kw) -> LossOutput:
+    def nelbo(
+        self,
+        model: Backbone,
+        x0: Tensor,
+        valid: Tensor | None = None,
+        *,
+        fixed: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        estimator: str | None = None,
+        offset: int = 0,
+        total: int | None = None,
+    ) -> LossOutput:
         """The bound (the training objective is the bound itself)."""
-        return self.loss(model, x0, valid, **kw)
+        return self.loss(model, x0, valid, fixed=fixed, generator=generator, estimator=estimator,
+                         offset=offset, total=total)
 
     def _check_targets(self, x0: Tensor, valid: Tensor) -> None:
         bad = self.vocab.forbidden_mask(x0.device)[x0] & valid
@@ -434,10 +448,9 @@ class ScoreEntropyDiffusion:
 
     def describe(self) -> dict:
         return {
-            "kind": self.kind,
+            **super().describe(),
             "schedule": repr(self.schedule),
             "num_steps": self.num_steps,
-            "time_conditioning": self.time_conditioning,
             "estimator": self.estimator,
             "t_min": self.t_min,
             **({"predictor": self.predictor} if self.num_steps else {}),

@@ -1,36 +1,40 @@
 """Samplers: ``start``/``step`` loops over a denoiser, all with fixed-token conditioning."""
 
-from seqdiff.samplers.ancestral import AncestralSampler
-from seqdiff.samplers.autoregressive import AutoregressiveSampler
-from seqdiff.samplers.base import Condition, Denoiser, Sampler, SampleOutput, SamplerState, sample_categorical
+from seqdiff.samplers.ancestral import AncestralSampler, AncestralState
+from seqdiff.samplers.autoregressive import AutoregressiveSampler, AutoregressiveState
+from seqdiff.samplers.base import (
+    Condition, Denoiser, Sampler, SampleOutput, SamplerState, SamplingContext, sample_categorical,
+)
 
 __all__ = [
     "AncestralSampler",
+    "AncestralState",
     "AutoregressiveSampler",
+    "AutoregressiveState",
     "Condition",
     "Denoiser",
     "SampleOutput",
     "Sampler",
     "SamplerState",
+    "SamplingContext",
     "sample_categorical",
 ]
 
-from seqdiff.samplers.semi_ar import SemiAutoregressiveSampler
+from seqdiff.samplers.semi_ar import SemiAutoregressiveSampler, SemiAutoregressiveState
 
-__all__ += ["SemiAutoregressiveSampler"]
+__all__ += ["SemiAutoregressiveSampler", "SemiAutoregressiveState"]
 
-from seqdiff.samplers.ordered import OrderedSampler
+from seqdiff.samplers.ordered import EAGSSampler, OrderedSampler, OrderedState
 
-__all__ += ["OrderedSampler"]
+__all__ += ["EAGSSampler", "OrderedSampler", "OrderedState"]
 
 from seqdiff.samplers.keywords import KeywordCondition, keyword_coverage, keyword_variants, place_keywords
 
 __all__ += ["KeywordCondition", "keyword_coverage", "keyword_variants", "place_keywords"]
 
-from seqdiff.samplers.rc import RCSymmetricDenoiser, RCSymmetricSampler, reverse_complement
+from seqdiff.samplers.rc import RCSymmetricDenoiser, RCSymmetricSampler, RCSymmetricState, reverse_complement
 
-__all__ += ["RCSymmetricDenoiser", "RCSymmetricSampler", "reverse_complement"]
-
+__all__ += ["RCSymmetricDenoiser", "RCSymmetricSampler", "RCSymmetricState", "reverse_complement"]
 from seqdiff.samplers.sedd import ScoreDenoiser, SEDDAnalyticSampler, SEDDEulerSampler
 
 __all__ += ["ScoreDenoiser", "SEDDAnalyticSampler", "SEDDEulerSampler"]

@@ -18,13 +18,27 @@ model is called at each event with that event's noise level.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
-from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
+from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, SamplingContext, sample_categorical
 from seqdiff.schedules import LogLinearSchedule, Schedule
+from seqdiff.utils.random import uniform
 from seqdiff.vocab import VocabSpec
+
+
+@dataclass(kw_only=True)
+class AncestralState(SamplerState):
+    """``free``: positions to generate ``[B, L]``; ``j``: the grid step the chain is at
+    (``T`` down to 0); ``reveal``: with ``cache``, each free token's reveal step (0 once
+    revealed), else None."""
+
+    free: Tensor
+    j: int
+    reveal: Tensor | None = None
 
 
 class AncestralSampler(Sampler):
@@ -45,6 +59,10 @@ class AncestralSampler(Sampler):
             sample entropy; off by default.
         temperature, top_p: applied to every draw.
     """
+
+    @classmethod
+    def context_defaults(cls, context: SamplingContext) -> dict[str, Any]:
+        return {"schedule": context.schedule}  # the reveal law is the process's schedule
 
     def __init__(
         self,
@@ -88,20 +106,21 @@ class AncestralSampler(Sampler):
         return sample_categorical(logp, generator=generator, temperature=temperature, top_p=self.top_p)
 
     # ------------------------------------------------------------------ loop
-    def init_state(self, state: SamplerState) -> None:
+    def init_state(self, state: SamplerState) -> AncestralState:
         free = state.valid & ~state.fixed
-        state.extra["free"] = free
-        state.extra["j"] = self.num_steps
+        reveal = None
         if self.cache:
             steps = self.reveal_steps(tuple(state.x.shape), state.generator, state.x.device)
-            state.extra["reveal"] = steps.masked_fill(~free, 0)
-        state.done = not bool(free.any())
+            reveal = steps.masked_fill(~free, 0)
+        out = AncestralState.extend(state, free=free, j=self.num_steps, reveal=reveal)
+        out.done = not bool(free.any())
+        return out
 
-    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
+    def step(self, state: AncestralState, denoiser: Denoiser) -> AncestralState:
         return self._step_cached(state, denoiser) if self.cache else self._step_uncached(state, denoiser)
 
-    def _step_cached(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        reveal: Tensor = state.extra["reveal"]
+    def _step_cached(self, state: AncestralState, denoiser: Denoiser) -> AncestralState:
+        reveal = state.reveal
         j = int(reveal.max())
         positions = reveal == j
         rows = positions.any(1).nonzero(as_tuple=True)[0]
@@ -116,13 +135,13 @@ class AncestralSampler(Sampler):
         state.nfe[rows] += 1
         state.calls += 1
         state.step += 1
-        state.extra["j"] = j - 1
+        state.j = j - 1
         state.done = not bool(reveal.any())
         return state
 
-    def _step_uncached(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        j: int = state.extra["j"]
-        masked = (state.x == self.vocab.mask_id) & state.extra["free"]
+    def _step_uncached(self, state: AncestralState, denoiser: Denoiser) -> AncestralState:
+        j = state.j
+        masked = (state.x == self.vocab.mask_id) & state.free
         p = float((self._alpha[j - 1] - self._alpha[j]) / (1.0 - self._alpha[j]))
         u = uniform(tuple(state.x.shape), generator=state.generator, device=state.x.device, dtype=torch.float64)
         positions = masked & (u < p)
@@ -132,6 +151,6 @@ class AncestralSampler(Sampler):
         state.nfe += 1
         state.calls += 1
         state.step += 1
-        state.extra["j"] = j - 1
+        state.j = j - 1
         state.done = j - 1 == 0
         return state

@@ -15,46 +15,61 @@ recomputation instead, O(L) backbone calls of the whole row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
+from torch import Tensor
 
 from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
 from seqdiff.vocab import VocabSpec
 
 
+@dataclass(kw_only=True)
+class AutoregressiveState(SamplerState):
+    """``i``: the next position; ``free``: positions to generate; ``cache_exact``: no
+    invalid position precedes a free one, so an incremental cache reads what the model's
+    NLL reads; ``session``: the incremental denoiser in use, or None (recomputation)."""
+
+    i: int
+    free: Tensor
+    cache_exact: bool
+    session: Any = None
+
+
 class AutoregressiveSampler(Sampler):
     process_kinds = ("autoregressive",)
 
-    def __init__(self, vocab: VocabSpec, schedule=None, *, temperature: float = 1.0, top_p: float = 1.0,
+    def __init__(self, vocab: VocabSpec, *, temperature: float = 1.0, top_p: float = 1.0,
                  use_cache: bool = True) -> None:
         super().__init__(vocab)
         self.temperature = temperature
         self.top_p = top_p
         self.use_cache = use_cache
 
-    def init_state(self, state: SamplerState) -> None:
+    def init_state(self, state: SamplerState) -> AutoregressiveState:
         free = state.valid & ~state.fixed
-        state.extra["i"] = 0
-        state.extra["free"] = free
-        state.extra["session"] = None
         # An invalid position j with a free position after it in its row: a cache would feed
         # x_j as context to that position, which the model (and its NLL) never reads.
         later_free = (free.flip(1).long().cumsum(1).flip(1) - free.long()) > 0
-        state.extra["cache_exact"] = not bool((~state.valid & later_free).any())
-        state.done = not bool(free.any())
+        out = AutoregressiveState.extend(state, i=0, free=free, cache_exact=not bool((~state.valid & later_free).any()))
+        out.done = not bool(free.any())
+        return out
 
-    def _skip_fixed(self, state: SamplerState, i: int) -> int:
+    def _skip_fixed(self, state: AutoregressiveState, i: int) -> int:
         """Without a cache, fully fixed columns need no backbone call."""
-        free = state.extra["free"]
+        free = state.free
         while i < state.x.shape[1] and not bool(free[:, i].any()):
             i += 1
         return i
 
-    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        i, free = state.extra["i"], state.extra["free"]
-        if i == 0 and self.use_cache and state.extra["cache_exact"] and getattr(denoiser, "incremental", False):
+    def step(self, state: AutoregressiveState, denoiser: Denoiser) -> AutoregressiveState:
+        i, free = state.i, state.free
+        # ``incremental``: declared by the AR process's denoiser when its backbone has a cache
+        if i == 0 and self.use_cache and state.cache_exact and getattr(denoiser, "incremental", False):
             denoiser.start(state.x.shape[0], state.x.shape[1])
-            state.extra["session"] = denoiser
-        session = state.extra["session"]
+            state.session = denoiser
+        session = state.session
         if session is not None:
             prev = state.x[:, i - 1] if i > 0 else torch.full_like(state.x[:, 0], self.vocab.mask_id)
             rows = free[:, i].nonzero(as_tuple=True)[0]
@@ -71,6 +86,6 @@ class AutoregressiveSampler(Sampler):
             state.x[rows, i] = sample_categorical(logp, generator=state.generator, temperature=self.temperature, top_p=self.top_p)
         state.calls += 1
         state.step += 1
-        state.extra["i"] = i + 1
+        state.i = i + 1
         state.done = not bool(free[:, i + 1 :].any())
         return state

@@ -1,24 +1,39 @@
 """What every sampler shares: fixed-token conditions, float64 categorical draws, the
-``start``/``step`` loop.
+``start``/``step`` loop on a typed state, and the defaults a run hands a sampler.
 
 A sampler is driven by a *denoiser*: a callable
 ``denoiser(x_t [b, L], rate [b], valid [b, L], positions [b, L] bool) -> log_probs [N, V]``
 returning :math:`\\log p_\\theta(x_0^i \\mid x_t)` for the ``N`` selected positions (row
-major). :meth:`seqdiff.processes.MaskedDiffusion.denoiser` builds one from a backbone.
+major). :meth:`seqdiff.processes.Process.denoiser` builds one from a backbone.
 Asking only for the positions that are about to be revealed keeps the output
 projection (the dominant cost for large vocabularies) off every other position.
+
+**The loop.** :meth:`Sampler.start` builds the common :class:`SamplerState` from the
+condition (fixed tokens in place, every free position [MASK], padding as the pad id) and
+hands it to :meth:`Sampler.init_state`, which returns the sampler's own state: a
+dataclass subclass of :class:`SamplerState` with typed fields (``AncestralState`` has the
+free positions, the grid step and the reveal steps). :meth:`Sampler.step` advances it
+until ``done``; :meth:`Sampler.trace` reads the per-step diagnostics off it. A wrapper
+(reverse-complement symmetry, semi-autoregressive windows) keeps the wrapped sampler's
+state as a typed field of its own.
+
+**What a run gives a sampler.** The vocabulary always; anything else the sampler asks for
+with :meth:`Sampler.context_defaults` from a :class:`SamplingContext` (the process's
+schedule, the trained length, the process kind), for the constructor arguments the
+configuration leaves unset.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Protocol, TypeVar
 
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.schedules import Schedule
+from seqdiff.utils.random import gumbel_argmax
 from seqdiff.vocab import VocabSpec
 
 
@@ -111,9 +126,7 @@ def sample_categorical(
         logp = torch.log_softmax(logp / temperature, dim=-1)
     if top_p < 1.0:
         logp = _nucleus(logp, top_p)
-    u = uniform(logp.shape, generator=generator, device=logp.device, dtype=torch.float64)
-    gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float64).tiny)))
-    return (logp + gumbel).argmax(-1)
+    return gumbel_argmax(logp, generator=generator)
 
 
 def _nucleus(logp: Tensor, top_p: float) -> Tensor:
@@ -127,7 +140,9 @@ def _nucleus(logp: Tensor, top_p: float) -> Tensor:
 
 @dataclass
 class SamplerState:
-    """Mutable state of one sampling run.
+    """The state every sampler shares; each sampler extends it with a typed dataclass of
+    its own (``@dataclass(kw_only=True) class MyState(SamplerState)``), built in
+    :meth:`Sampler.init_state` with :meth:`extend`.
 
     ``x``: current tokens; ``fixed``/``valid``: the condition; ``step``: steps taken;
     ``nfe``: backbone evaluations per sequence; ``calls``: batched backbone invocations.
@@ -141,7 +156,31 @@ class SamplerState:
     nfe: Tensor | None = None
     calls: int = 0
     done: bool = False
-    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def extend(cls: type[S], state: "SamplerState", **own: Any) -> S:
+        """A ``cls`` with ``state``'s common fields (the same tensors) and ``own`` fields."""
+        return cls(**{f.name: getattr(state, f.name) for f in fields(SamplerState)}, **own)
+
+
+S = TypeVar("S", bound=SamplerState)
+
+
+@dataclass(frozen=True)
+class SamplingContext:
+    """What the run knows that a sampler may want (:meth:`Sampler.context_defaults`).
+
+    Attributes:
+        vocab: the model's vocabulary (always passed to the sampler as ``vocab``).
+        schedule: the process's noise schedule, or None (e.g. autoregressive).
+        trained_length: the length the model was trained on (``data.seq_len``), if known.
+        process_kind: ``process.kind`` (``"masked"``, ``"autoregressive"``, ...).
+    """
+
+    vocab: VocabSpec
+    schedule: Schedule | None = None
+    trained_length: int | None = None
+    process_kind: str = "masked"
 
 
 @dataclass
@@ -159,6 +198,11 @@ class Sampler(ABC):
     ``process_kinds`` declares which processes (``process.kind``) a sampler can draw
     from; :meth:`seqdiff.Run.build_sampler` checks it, so a subclass inherits the
     capability and a wrapper delegates it to the sampler it wraps.
+
+    Contract of :meth:`step`: positions with ``fixed`` True and padding (``valid`` False)
+    never change; ``nfe`` counts the backbone evaluations each sequence took and ``calls``
+    the batched denoiser invocations; ``done`` is set once every free position holds a
+    token that is not [MASK] (and any refinement is over).
     """
 
     #: ``process.kind`` values this sampler draws from: by default the absorbing-state processes,
@@ -168,6 +212,15 @@ class Sampler(ABC):
 
     def __init__(self, vocab: VocabSpec) -> None:
         self.vocab = vocab
+
+    @classmethod
+    def context_defaults(cls, context: SamplingContext) -> dict[str, Any]:
+        """Constructor arguments this sampler takes from the run, by name, for those its
+        configuration leaves unset (absent or null): e.g. ``{"schedule":
+        context.schedule}`` for a sampler that follows the process's noise schedule.
+        :meth:`seqdiff.Run.build_sampler` calls it; ``vocab`` is always given. Default:
+        nothing else."""
+        return {}
 
     def start(
         self,
@@ -190,16 +243,18 @@ class Sampler(ABC):
             raise ValueError("sampler: a fixed token is an id the model may never generate (mask/pad)")
         state = SamplerState(x=x, fixed=cond.fixed, valid=valid, generator=generator,
                              nfe=torch.zeros(num_samples, dtype=torch.long, device=x.device))
-        self.init_state(state)
-        return state
+        return self.init_state(state)
 
     def window(self, length: int) -> int:
         """The most positions one denoiser call reads when sampling ``length`` tokens: the
         whole sequence, unless the sampler works in windows (semi-AR)."""
         return length
 
-    def init_state(self, state: SamplerState) -> None:
-        """Hook for samplers that precompute per-run quantities."""
+    def init_state(self, state: SamplerState) -> SamplerState:
+        """This sampler's state, from the common one :meth:`start` built (its tensors are
+        the run's: keep them, e.g. with ``MyState.extend(state, ...)``); may set ``done``
+        when there is nothing to sample. Default: the common state as is."""
+        return state
 
     @abstractmethod
     def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:

@@ -29,7 +29,7 @@ Placement (``placement``):
     count from the end. The variant at a given start is the best-scoring one when a
     denoiser is available, else variant 0.
 
-Keywords never overlap each other, a fixed position of the base condition or padding;
+Keywords never overlap each other, a fixed position of the given condition or padding;
 one that cannot fit raises ``ValueError``.
 
 :class:`KeywordCondition` is the not-yet-placed form that the CLI builds from
@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.random import gumbel_argmax
 from seqdiff.samplers.base import Condition, Denoiser
 from seqdiff.vocab import VocabSpec
 
@@ -123,7 +123,7 @@ def place_keywords(
     length: int | None = None,
     *,
     num_samples: int = 1,
-    base: Condition | None = None,
+    given: Condition | None = None,
     placement: str = "model",
     positions: Sequence[int | None] | None = None,
     denoiser: Denoiser | None = None,
@@ -136,9 +136,10 @@ def place_keywords(
 
     Args:
         keywords: per keyword, a list of ids or a list of variants (lists of ids).
-        length: sequence length (default: the base condition's).
+        length: sequence length (default: the given condition's).
         num_samples: rows of the returned condition (each may place differently).
-        base: fixed tokens / padding to keep (prefix, [BOS], row lengths).
+        given: the condition the keywords are placed into: fixed tokens and padding to
+            keep (prefix, [BOS], row lengths).
         placement: ``model`` or ``spread`` for keywords without a given position.
         positions: optional start per keyword (None: placed by ``placement``).
         denoiser, vocab: the model (needed for ``model``; ``vocab`` for the mask id).
@@ -158,14 +159,14 @@ def place_keywords(
         raise ValueError("keywords: placement='model' needs the denoiser and vocab (or use placement='spread')")
     if positions is not None and len(positions) != len(kws):
         raise ValueError(f"keywords: {len(positions)} positions for {len(kws)} keywords")
-    if base is None:
+    if given is None:
         if length is None:
-            raise ValueError("keywords: give a length or a base condition")
-        base = Condition.unconditional(length)
-    if length is not None and base.length != length:
-        raise ValueError(f"keywords: base condition has length {base.length}, requested {length}")
-    L = base.length
-    cond = base.expand(num_samples, device)
+            raise ValueError("keywords: give a length or a given condition")
+        given = Condition.unconditional(length)
+    if length is not None and given.length != length:
+        raise ValueError(f"keywords: the given condition has length {given.length}, requested {length}")
+    L = given.length
+    cond = given.expand(num_samples, device)
     tokens, fixed = cond.tokens.clone(), cond.fixed.clone()
     valid = cond.valid.clone() if cond.valid is not None else torch.ones_like(fixed)
     if vocab is not None:
@@ -239,7 +240,7 @@ def _spread(b: int, items: list[tuple[int, list[int]]], fixed: Tensor, valid: Te
         raise ValueError(f"keywords: {S} keyword tokens do not fit in {F} free positions")
     gap = (F - S) / (n + 1)
     used = fixed[b].clone()
-    kw = placed.clone()  # keyword positions (not the base condition's): keep a gap to them
+    kw = placed.clone()  # keyword positions (not the given condition's): keep a gap to them
     L = used.shape[0]
     offset = 0
     for j, (k, ids) in enumerate(items):
@@ -316,9 +317,7 @@ def _choose_spans(scores: list[list[Tensor]], temperature: float, generator) -> 
             continue
         flat = full[b, k].flatten()  # [V * L]
         if temperature > 0:
-            u = uniform(flat.shape, generator=generator, device=flat.device, dtype=torch.float64)
-            gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(torch.float64).tiny)))
-            i = int((flat / temperature + gumbel).argmax())
+            i = int(gumbel_argmax(flat / temperature, generator=generator))
         else:
             i = int(flat.argmax())  # ties: first variant, leftmost start
         out.append((k, i // L, i % L))
@@ -328,7 +327,7 @@ def _choose_spans(scores: list[list[Tensor]], temperature: float, generator) -> 
 # ---------------------------------------------------------------------- unresolved form
 @dataclass
 class KeywordCondition(Condition):
-    """Keywords still to be placed on top of a base condition (``tokens``/``fixed``/``valid``).
+    """Keywords still to be placed into a given condition (``tokens``/``fixed``/``valid``).
 
     Built where no model is at hand (the CLI); :meth:`resolve` (called by
     :meth:`seqdiff.Run.generate`) places them. Samplers refuse it unresolved.
@@ -349,11 +348,12 @@ class KeywordCondition(Condition):
         raise ValueError("sampler: keywords are not placed yet; call KeywordCondition.resolve(denoiser, ...) "
                          "first (Run.generate does)")
 
-    def base(self) -> Condition:
+    def given(self) -> Condition:
+        """The condition the keywords go into (without them)."""
         return Condition(self.tokens, self.fixed, self.valid)
 
     def resolve(self, denoiser: Denoiser | None, num_samples: int, *, vocab: VocabSpec | None = None,
                 generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> Condition:
-        return place_keywords(self.keywords, num_samples=num_samples, base=self.base(), placement=self.placement,
+        return place_keywords(self.keywords, num_samples=num_samples, given=self.given(), placement=self.placement,
                               positions=self.positions, denoiser=denoiser, vocab=vocab, temperature=self.temperature,
                               generator=generator, device=device)

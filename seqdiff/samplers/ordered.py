@@ -53,14 +53,16 @@ unnormalised logits, which the denoiser interface does not expose; it is not off
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
-from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
+from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, SamplingContext, sample_categorical
 from seqdiff.samplers.refine import REFINE_MODES, REFINE_SCORES, masked_passes, mh_sweep, remask_sweep
 from seqdiff.schedules import LogLinearSchedule, Schedule
+from seqdiff.utils.random import uniform
 from seqdiff.vocab import VocabSpec
 
 ORDERS = ("entropy_high", "entropy_low", "confidence", "margin", "random", "left_to_right")
@@ -82,8 +84,28 @@ def entropy(logp: Tensor, kind: str = "shannon", alpha: float = 2.0) -> Tensor:
     raise ValueError(f"entropy: kind must be shannon or renyi, got {kind!r}")
 
 
+@dataclass(kw_only=True)
+class OrderedState(SamplerState):
+    """``free``: positions to generate; ``counts [T, B]``: tokens each row reveals per step;
+    ``sweeps_left``: refinement sweeps still to run; per-step traces ``entropy_sum``,
+    ``refine_accept``, ``energy`` (lists of ``[B]`` tensors); ``refine_group`` /
+    ``refine_u``: the ``mh`` refinement's fixed groups and cached scores (set by its
+    first sweep)."""
+
+    free: Tensor
+    counts: Tensor
+    sweeps_left: int
+    entropy_sum: list[Tensor] = field(default_factory=list)
+    refine_accept: list[Tensor] = field(default_factory=list)
+    energy: list[Tensor] = field(default_factory=list)
+    refine_group: Tensor | None = None
+    refine_u: Tensor | None = None
+
+
 class OrderedSampler(Sampler):
-    r"""Reveal ``k_s`` positions per step in score order; EAGS with ``order="entropy_high"``.
+    r"""Reveal ``k_s`` positions per step in score order (the baselines: confidence, margin,
+    random, left-to-right, lowest entropy first); :class:`EAGSSampler` is
+    ``order="entropy_high"``.
 
     Args:
         vocab, schedule: the model's vocabulary and the process's schedule.
@@ -105,6 +127,10 @@ class OrderedSampler(Sampler):
     """
 
     loo_chunk = 256  # one-site-masked copies per denoiser call (memory, not results)
+
+    @classmethod
+    def context_defaults(cls, context: SamplingContext) -> dict[str, Any]:
+        return {"schedule": context.schedule}  # reveal counts follow the process's schedule
 
     def __init__(
         self,
@@ -213,32 +239,27 @@ class OrderedSampler(Sampler):
         return positions & (rank < k.to(positions.device).unsqueeze(1))
 
     # ------------------------------------------------------------------ loop
-    def init_state(self, state: SamplerState) -> None:
+    def init_state(self, state: SamplerState) -> OrderedState:
         free = state.valid & ~state.fixed
-        state.extra.update(
-            free=free,
-            counts=self.reveal_counts(free.sum(1)),
-            sweeps_left=self.refine_sweeps,
-            entropy_sum=[],
-            refine_accept=[],
-            energy=[],
-        )
-        state.done = not bool(free.any())
+        out = OrderedState.extend(state, free=free, counts=self.reveal_counts(free.sum(1)),
+                                  sweeps_left=self.refine_sweeps)
+        out.done = not bool(free.any())
+        return out
 
-    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
+    def step(self, state: OrderedState, denoiser: Denoiser) -> OrderedState:
         if state.step < self.num_steps:
             self._reveal_step(state, denoiser)
         else:
             self._refine_sweep(state, denoiser)
         if self.track_energy:
-            state.extra["energy"].append(self.energy(state, denoiser))
+            state.energy.append(self.energy(state, denoiser))
         state.step += 1
-        state.done = state.step >= self.num_steps and state.extra["sweeps_left"] == 0
+        state.done = state.step >= self.num_steps and state.sweeps_left == 0
         return state
 
-    def _reveal_step(self, state: SamplerState, denoiser: Denoiser) -> None:
-        masked = (state.x == self.vocab.mask_id) & state.extra["free"]
-        k = state.extra["counts"][state.step].to(state.x.device)
+    def _reveal_step(self, state: OrderedState, denoiser: Denoiser) -> None:
+        masked = (state.x == self.vocab.mask_id) & state.free
+        k = state.counts[state.step].to(state.x.device)
         # Rows with nothing to reveal at this step (more steps than free positions) are not
         # run: their state does not change until their next reveal step, whose entropy sum
         # is therefore also theirs here (filled in below, NaN until then).
@@ -246,7 +267,7 @@ class OrderedSampler(Sampler):
         rows = (has_mask & (k > 0)).nonzero(as_tuple=True)[0]
         esum = torch.zeros(state.x.shape[0], dtype=torch.float64)
         esum[(has_mask & (k == 0)).cpu()] = math.nan
-        trace = state.extra["entropy_sum"]
+        trace = state.entropy_sum
         trace.append(esum)
         if len(rows) == 0:
             return
@@ -273,7 +294,7 @@ class OrderedSampler(Sampler):
         state.nfe[rows] += 1
         state.calls += 1
 
-    def loo(self, state: SamplerState, denoiser: Denoiser, sites: Tensor, *, count: bool = False) -> tuple[Tensor, Tensor]:
+    def loo(self, state: OrderedState, denoiser: Denoiser, sites: Tensor, *, count: bool = False) -> tuple[Tensor, Tensor]:
         """Leave-one-out log-probabilities ``[N, V]`` at the ``sites`` (row-major): each
         site predicted with only itself masked. Returns ``(logp, row index of each)``;
         ``count`` adds the passes to ``state.nfe`` / ``state.calls``."""
@@ -288,27 +309,64 @@ class OrderedSampler(Sampler):
             return torch.zeros(0, self.vocab.size, device=state.x.device), b_idx
         return logp, b_idx
 
-    def _refine_sweep(self, state: SamplerState, denoiser: Denoiser) -> None:
+    def _refine_sweep(self, state: OrderedState, denoiser: Denoiser) -> None:
         (mh_sweep if self.refine_mode == "mh" else remask_sweep)(self, state, denoiser)
-        state.extra["sweeps_left"] -= 1
+        state.sweeps_left -= 1
 
     @torch.no_grad()
-    def energy(self, state: SamplerState, denoiser: Denoiser) -> Tensor:
+    def energy(self, state: OrderedState, denoiser: Denoiser) -> Tensor:
         """D-cMRF energy of each row's filled free tokens (see module docstring)."""
-        filled = state.extra["free"] & (state.x != self.vocab.mask_id)
+        filled = state.free & (state.x != self.vocab.mask_id)
         logp, rows = self.loo(state, denoiser, filled)
         tokens = state.x[filled]
         terms = -logp.gather(1, tokens.unsqueeze(1)).squeeze(1).double()
         out = torch.zeros(state.x.shape[0], dtype=torch.float64, device=state.x.device)
         return out.index_add(0, rows, terms).cpu()
 
-    def trace(self, state: SamplerState) -> dict:
+    def trace(self, state: OrderedState) -> dict:
         """Per-step ``entropy_sum`` (masked positions, before each reveal step), ``energy``
         (after each step, when tracked), each ``[steps, B]``, and with ``refine_mode="mh"``
         ``refine_accept`` ``[sweeps, B]``: each row's MH acceptance rate per sweep."""
-        out = {"entropy_sum": torch.stack(state.extra["entropy_sum"]) if state.extra["entropy_sum"] else None}
-        if state.extra["refine_accept"]:
-            out["refine_accept"] = torch.stack(state.extra["refine_accept"])
-        if state.extra["energy"]:
-            out["energy"] = torch.stack(state.extra["energy"])
+        out = {"entropy_sum": torch.stack(state.entropy_sum) if state.entropy_sum else None}
+        if state.refine_accept:
+            out["refine_accept"] = torch.stack(state.refine_accept)
+        if state.energy:
+            out["energy"] = torch.stack(state.energy)
         return out
+
+
+class EAGSSampler(OrderedSampler):
+    r"""Entropy-Adaptive Gibbs Sampling (Diffusion-EAGS, Koh et al. 2025): each of the
+    ``num_steps`` steps reveals the highest-entropy masked positions (``order="entropy_high"``),
+    optionally followed by revisiting sweeps (``refine_sweeps``, ``refine_mode``); the
+    module docstring has the reveal law and the exact ``mh`` kernel. The options are
+    :class:`OrderedSampler`'s, with the paper's defaults: 5 steps, highest entropy first.
+    (``order`` is kept as an option so a config can ablate the order of the same sampler;
+    the ablations proper are :class:`OrderedSampler`'s configs.)
+    """
+
+    def __init__(
+        self,
+        vocab: VocabSpec,
+        schedule: Schedule | None = None,
+        num_steps: int = 5,
+        *,
+        order: str = "entropy_high",
+        entropy_kind: str = "shannon",
+        renyi_alpha: float = 2.0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        refine_sweeps: int = 0,
+        refine_mode: str = "mh",
+        refine_score: str | None = None,
+        refine_temperature: float = 1.0,
+        refine_groups: int | None = None,
+        refine_fraction: float = 0.1,
+        track_energy: str | None = None,
+    ) -> None:
+        super().__init__(
+            vocab, schedule, num_steps, order=order, entropy_kind=entropy_kind, renyi_alpha=renyi_alpha,
+            temperature=temperature, top_p=top_p, refine_sweeps=refine_sweeps, refine_mode=refine_mode,
+            refine_score=refine_score, refine_temperature=refine_temperature, refine_groups=refine_groups,
+            refine_fraction=refine_fraction, track_energy=track_energy,
+        )

@@ -24,23 +24,23 @@ symmetry at all. Two remedies, for any model and any sampler:
 ``both`` (default)
     Both: an equivariant model, and an exactly symmetric law whatever the tie-breaking.
 
-:class:`RCSymmetricSampler` wraps any sampler (``base``) with one of these;
-``configs/sampler/eags_rc.yaml`` and ``ancestral_rc.yaml`` are the config switches.
+:class:`RCSymmetricSampler` wraps any sampler (``inner``, a sampler class) with one of
+these; ``configs/sampler/eags_rc.yaml`` and ``ancestral_rc.yaml`` are the config switches.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
-from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState
-from seqdiff.schedules import Schedule
+from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState, SamplingContext
 from seqdiff.utils.instantiate import check_kwargs, locate
+from seqdiff.utils.random import uniform
 from seqdiff.vocab import VocabSpec
 
 MODES = ("average", "strand", "both")
@@ -98,32 +98,60 @@ class RCSymmetricDenoiser:
         return (torch.logaddexp(lp.double(), back.double()) - math.log(2.0)).to(lp.dtype)
 
 
+@dataclass(kw_only=True)
+class RCSymmetricState(SamplerState):
+    """The wrapper's state: ``inner``, the wrapped sampler's state (on the strand each row is
+    generated on; ``x`` is its tokens until the end, then the result on the forward strand);
+    ``flip [B]``: rows generated on the reverse strand; ``index [B, L]``: each real
+    position's mirror (:func:`mirror_index`)."""
+
+    inner: SamplerState
+    flip: Tensor
+    index: Tensor
+
+
 class RCSymmetricSampler(Sampler):
     """Any sampler made reverse-complement consistent (``rc``: average, strand or both).
 
     Args:
-        vocab, schedule: as for every sampler (passed on to ``base`` when it takes them).
-        base: the wrapped sampler's class, e.g. ``seqdiff.samplers.OrderedSampler``.
+        vocab: as for every sampler.
+        inner: the wrapped sampler's class, e.g. ``seqdiff.samplers.EAGSSampler``.
         rc: ``average``, ``strand`` or ``both`` (module docstring).
         combine: ``logits`` or ``probs`` for the averaged denoiser.
-        **options: the wrapped sampler's own options (``num_steps``, ``order``, ...).
+        context: what the run knows (:class:`SamplingContext`): the wrapped class's own
+            :meth:`~Sampler.context_defaults` are taken from it for the options not given.
+        **options: the wrapped sampler's own options (``num_steps``, ``order``, ...),
+            checked against its constructor (an unknown key is a ConfigError).
     """
 
-    def __init__(self, vocab: VocabSpec, schedule: Schedule | None = None, *, base: str = "seqdiff.samplers.OrderedSampler",
-                 rc: str = "both", combine: str = "logits", **options: Any) -> None:
+    @classmethod
+    def context_defaults(cls, context: SamplingContext) -> dict[str, Any]:
+        return {"context": context}  # passed on to the wrapped class's own hook
+
+    def __init__(self, vocab: VocabSpec, *, inner: str | None = None, rc: str = "both", combine: str = "logits",
+                 context: SamplingContext | None = None, **options: Any) -> None:
         super().__init__(vocab)
+        if "base" in options:  # the key's name before it said what it is (configs of older runs)
+            if inner is not None:
+                raise ValueError("RCSymmetricSampler: give inner (the wrapped sampler class), not also base")
+            warnings.warn("RCSymmetricSampler: 'base' is now 'inner' (the wrapped sampler class)", DeprecationWarning,
+                          stacklevel=2)
+            inner = options.pop("base")
+        inner = inner or "seqdiff.samplers.EAGSSampler"
         if rc not in MODES:
             raise ValueError(f"RCSymmetricSampler: rc must be one of {MODES}, got {rc!r}")
         if combine not in COMBINE:
             raise ValueError(f"RCSymmetricSampler: combine must be one of {COMBINE}, got {combine!r}")
         self.comp = vocab.complement_tensor()  # raises without a complement map
-        cls = locate(base, section="sampler.base", trusted=("seqdiff.samplers.",))
-        if not (isinstance(cls, type) and issubclass(cls, Sampler)) or cls is RCSymmetricSampler:
-            raise ValueError(f"RCSymmetricSampler: base {base!r} is not a sampler class")
+        cls = locate(inner, section="sampler.inner", trusted=("seqdiff.samplers.",))
+        if not (isinstance(cls, type) and issubclass(cls, Sampler)) or issubclass(cls, RCSymmetricSampler):
+            raise ValueError(f"RCSymmetricSampler: inner {inner!r} is not a sampler class to wrap")
         kwargs = dict(options)
-        if "schedule" in inspect.signature(cls).parameters and schedule is not None:
-            kwargs.setdefault("schedule", schedule)
-        check_kwargs(cls, {"vocab": vocab, **kwargs}, section=f"sampler ({base})")
+        if context is not None:  # the run's defaults for the wrapped class, under what the config gives
+            for key, value in cls.context_defaults(context).items():
+                if kwargs.get(key) is None:
+                    kwargs[key] = value
+        check_kwargs(cls, {"vocab": vocab, **kwargs}, section=f"sampler ({inner})")
         self.inner: Sampler = cls(vocab, **kwargs)
         self.rc = rc
         self.combine = combine
@@ -144,7 +172,7 @@ class RCSymmetricSampler(Sampler):
         return self.inner.window(length)
 
     def start(self, num_samples: int, length: int, condition: Condition | None = None, *,
-              generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> SamplerState:
+              generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> RCSymmetricState:
         cond = (condition or Condition.unconditional(length))
         if cond.length != length:
             raise ValueError(f"sampler: condition has length {cond.length}, requested {length}")
@@ -159,31 +187,35 @@ class RCSymmetricSampler(Sampler):
         f = flip.unsqueeze(1)
         tokens = torch.where(f & valid, comp[cond.tokens.gather(1, idx)], cond.tokens)
         fixed = torch.where(f, cond.fixed.gather(1, idx), cond.fixed)
-        state = self.inner.start(num_samples, length, Condition(tokens, fixed, cond.valid), generator=generator, device=device)
-        state.extra["rc_flip"] = flip
-        state.extra["rc_index"] = idx
+        inner = self.inner.start(num_samples, length, Condition(tokens, fixed, cond.valid), generator=generator, device=device)
+        state = RCSymmetricState.extend(inner, inner=inner, flip=flip, index=idx)
+        state.nfe = inner.nfe.clone()  # the wrapper counts its own (two per call when averaging)
         if state.done:
             self._unflip(state)
         return state
 
-    def _unflip(self, state: SamplerState) -> None:
-        flip, idx = state.extra["rc_flip"].to(state.x.device), state.extra["rc_index"].to(state.x.device)
+    def _unflip(self, state: RCSymmetricState) -> None:
+        inner = state.inner
+        flip, idx = state.flip.to(inner.x.device), state.index.to(inner.x.device)
         f = flip.unsqueeze(1)
-        comp = self.comp.to(state.x.device)
-        state.x = torch.where(f & state.valid, comp[state.x.gather(1, idx)], state.x)
-        state.fixed = torch.where(f, state.fixed.gather(1, idx), state.fixed)
+        comp = self.comp.to(inner.x.device)
+        state.x = torch.where(f & inner.valid, comp[inner.x.gather(1, idx)], inner.x)
+        state.fixed = torch.where(f, inner.fixed.gather(1, idx), inner.fixed)
 
-    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        if self.rc in ("average", "both"):
-            nfe, calls = state.nfe.clone(), state.calls
-            state = self.inner.step(state, RCSymmetricDenoiser(denoiser, self.vocab, self.combine))
-            state.nfe += state.nfe - nfe  # two backbone evaluations per call
-            state.calls += state.calls - calls
-        else:
-            state = self.inner.step(state, denoiser)
+    def step(self, state: RCSymmetricState, denoiser: Denoiser) -> RCSymmetricState:
+        inner = state.inner
+        nfe, calls = inner.nfe.clone(), inner.calls
+        averaged = self.rc in ("average", "both")
+        den = RCSymmetricDenoiser(denoiser, self.vocab, self.combine) if averaged else denoiser
+        inner = self.inner.step(inner, den)
+        per_call = 2 if averaged else 1  # averaging: two backbone evaluations per call
+        state.inner = inner
+        state.nfe += per_call * (inner.nfe - nfe)
+        state.calls += per_call * (inner.calls - calls)
+        state.x, state.step, state.done = inner.x, inner.step, inner.done
         if state.done:
             self._unflip(state)
         return state
 
-    def trace(self, state: SamplerState) -> dict:
-        return self.inner.trace(state)
+    def trace(self, state: RCSymmetricState) -> dict:
+        return self.inner.trace(state.inner)

@@ -65,11 +65,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
-from seqdiff.samplers.base import Denoiser, SamplerState, sample_categorical
+from seqdiff.samplers.base import Denoiser, sample_categorical
+from seqdiff.utils.random import uniform
 
-if TYPE_CHECKING:  # the sampler holds the options; this module holds the kernels
-    from seqdiff.samplers.ordered import OrderedSampler
+if TYPE_CHECKING:  # the sampler holds the options and the state; this module holds the kernels
+    from seqdiff.samplers.ordered import OrderedSampler, OrderedState
 
 REFINE_MODES = ("mh", "remask")
 REFINE_SCORES = ("entropy", "confidence", "margin", "uniform")
@@ -103,7 +103,7 @@ def fixed_groups(sites: Tensor, groups: int | None) -> Tensor:
     return torch.where(sites, which, torch.full_like(which, -1))
 
 
-def _score_groups(s: "OrderedSampler", state: SamplerState, denoiser: Denoiser, x: Tensor, rows: Tensor,
+def _score_groups(s: "OrderedSampler", state: "OrderedState", denoiser: Denoiser, x: Tensor, rows: Tensor,
                   group: Tensor, u: Tensor, skip: Tensor | None = None) -> None:
     """Write into ``u [R, L]`` the scores of rows ``rows`` of state ``x [R, L]`` for every
     group (of ``group [R, L]``) except ``skip [R]``; count the passes in ``state``."""
@@ -134,21 +134,21 @@ def _logits(u: Tensor, sites: Tensor, lam: float) -> Tensor:
     return z.masked_fill(~sites, -math.inf)
 
 
-def mh_sweep(s: "OrderedSampler", state: SamplerState, denoiser: Denoiser) -> None:
+def mh_sweep(s: "OrderedSampler", state: "OrderedState", denoiser: Denoiser) -> None:
     """One sweep (``n`` MH steps per row) of the exact kernel (module docstring)."""
-    ex, x = state.extra, state.x
+    x = state.x
     B, L = x.shape
-    sites = ex["free"] & (x != s.vocab.mask_id)
+    sites = state.free & (x != s.vocab.mask_id)
     n = sites.sum(1)
     lam = s.refine_temperature
-    if "refine_u" not in ex:  # scores of the state the sweeps start from, kept up to date below
-        ex["refine_group"] = fixed_groups(sites, s.refine_groups)
-        ex["refine_u"] = torch.zeros(B, L, dtype=torch.float64, device=x.device)
+    if state.refine_u is None:  # scores of the state the sweeps start from, kept up to date below
+        state.refine_group = fixed_groups(sites, s.refine_groups)
+        state.refine_u = torch.zeros(B, L, dtype=torch.float64, device=x.device)
         rows = (n > 0).nonzero(as_tuple=True)[0]
-        u0 = ex["refine_u"][rows]
-        _score_groups(s, state, denoiser, x[rows], rows, ex["refine_group"][rows], u0)
-        ex["refine_u"][rows] = u0
-    group, u = ex["refine_group"], ex["refine_u"]
+        u0 = state.refine_u[rows]
+        _score_groups(s, state, denoiser, x[rows], rows, state.refine_group[rows], u0)
+        state.refine_u[rows] = u0
+    group, u = state.refine_group, state.refine_u
     accepted = torch.zeros(B, dtype=torch.float64)
     for t in range(int(n.max()) if B else 0):
         rows = (n > t).nonzero(as_tuple=True)[0]
@@ -177,13 +177,13 @@ def mh_sweep(s: "OrderedSampler", state: SamplerState, denoiser: Denoiser) -> No
         u[mv[ok]] = u_new[ok]
         accepted[mv[ok].cpu()] += 1
     rate = accepted / n.cpu().double()  # one proposal per MH step; NaN: a row with no free site
-    ex["refine_accept"].append(rate)
+    state.refine_accept.append(rate)
 
 
-def remask_sweep(s: "OrderedSampler", state: SamplerState, denoiser: Denoiser) -> None:
+def remask_sweep(s: "OrderedSampler", state: "OrderedState", denoiser: Denoiser) -> None:
     """One sweep of the heuristic: the ``k`` most uncertain filled sites resampled at once
     from their LOO conditionals on the same state (module docstring: not Gibbs)."""
-    sites = state.extra["free"] & (state.x != s.vocab.mask_id)
+    sites = state.free & (state.x != s.vocab.mask_id)
     logp, _ = s.loo(state, denoiser, sites, count=True)
     if s.refine_score == "uniform":
         score = uniform((logp.shape[0],), generator=state.generator, device=logp.device, dtype=torch.float64)

@@ -24,15 +24,16 @@ for ``process.num_steps=T`` to be this sampler's own bound.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 from seqdiff.processes.sedd import PREDICTORS, StepLaw
-from seqdiff.processes.time_sampling import uniform
-from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
+from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, SamplingContext, sample_categorical
 from seqdiff.schedules import LogLinearSchedule, Schedule
+from seqdiff.utils.random import uniform
 from seqdiff.vocab import VocabSpec
 
 
@@ -44,6 +45,15 @@ class ScoreDenoiser(Protocol):
     def __call__(self, x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor: ...
 
     def score_parts(self, x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+@dataclass(kw_only=True)
+class SEDDState(SamplerState):
+    """``free``: positions to generate ``[B, L]``; ``j``: the grid step the chain is at
+    (``T`` down to 0, the final reveal)."""
+
+    free: Tensor
+    j: int
 
 
 class SEDDSampler(Sampler):
@@ -59,6 +69,10 @@ class SEDDSampler(Sampler):
     """
 
     predictor = "analytic"
+
+    @classmethod
+    def context_defaults(cls, context: SamplingContext) -> dict[str, Any]:
+        return {"schedule": context.schedule}  # the grid's rates are the process's schedule
 
     def __init__(
         self,
@@ -89,14 +103,15 @@ class SEDDSampler(Sampler):
         logp = denoiser(x, rate, valid, positions).double()
         return logp, torch.zeros(logp.shape[:-1], dtype=torch.float64, device=logp.device)
 
-    def init_state(self, state: SamplerState) -> None:
-        state.extra["free"] = state.valid & ~state.fixed
-        state.extra["j"] = self.num_steps
-        state.done = not bool(state.extra["free"].any())
+    def init_state(self, state: SamplerState) -> SEDDState:
+        free = state.valid & ~state.fixed
+        out = SEDDState.extend(state, free=free, j=self.num_steps)
+        out.done = not bool(free.any())
+        return out
 
-    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        j: int = state.extra["j"]
-        masked = (state.x == self.vocab.mask_id) & state.extra["free"]
+    def step(self, state: SEDDState, denoiser: Denoiser) -> SEDDState:
+        j = state.j
+        masked = (state.x == self.vocab.mask_id) & state.free
         rows = masked.any(1).nonzero(as_tuple=True)[0]
         if len(rows):
             sub = masked[rows]
@@ -118,8 +133,8 @@ class SEDDSampler(Sampler):
             state.nfe[rows] += 1
             state.calls += 1
         state.step += 1
-        state.extra["j"] = j - 1
-        remaining = bool(((state.x == self.vocab.mask_id) & state.extra["free"]).any())
+        state.j = j - 1
+        remaining = bool(((state.x == self.vocab.mask_id) & state.free).any())
         state.done = j == 0 or not remaining
         return state
 

@@ -17,11 +17,25 @@ default :class:`AncestralSampler`); ``step`` advances the inner sampler one step
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from seqdiff.errors import ConfigError
 from seqdiff.samplers.ancestral import AncestralSampler
-from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState
+from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState, SamplingContext
 from seqdiff.schedules import Schedule
 from seqdiff.vocab import VocabSpec
+
+
+@dataclass(kw_only=True)
+class SemiAutoregressiveState(SamplerState):
+    """``starts``: the windows' start positions; ``k``: the window being sampled (``len(starts)``
+    when done); ``start``: its start position; ``inner``: the inner sampler's state on it."""
+
+    starts: list[int]
+    k: int = -1
+    start: int = 0
+    inner: SamplerState | None = None
 
 
 class SemiAutoregressiveSampler(Sampler):
@@ -29,11 +43,17 @@ class SemiAutoregressiveSampler(Sampler):
 
     Args:
         vocab, schedule: of the process (the default inner sampler needs the schedule).
-        block_length: the model's training length ``L`` (required).
+        block_length: the model's training length ``L`` (required; a run gives its
+            ``data.seq_len`` when the config leaves it unset).
         stride: new tokens per window after the first; default ``L // 2``.
-        base: the sampler run inside each window; default an :class:`AncestralSampler`
+        inner: the sampler run inside each window; default an :class:`AncestralSampler`
             built from ``num_steps``, ``cache``, ``greedy_final``, ``temperature``, ``top_p``.
     """
+
+    @classmethod
+    def context_defaults(cls, context: SamplingContext) -> dict[str, Any]:
+        # the default inner sampler follows the schedule; windows are the trained length
+        return {"schedule": context.schedule, "block_length": context.trained_length}
 
     def __init__(
         self,
@@ -42,7 +62,7 @@ class SemiAutoregressiveSampler(Sampler):
         *,
         block_length: int | None = None,
         stride: int | None = None,
-        base: Sampler | None = None,
+        inner: Sampler | None = None,
         num_steps: int = 128,
         cache: bool = True,
         greedy_final: bool = False,
@@ -56,7 +76,7 @@ class SemiAutoregressiveSampler(Sampler):
         if stride is not None and (stride < 1 or (self.block_length is not None and stride > self.block_length)):
             raise ConfigError(f"sampler.stride must be in [1, block_length={self.block_length}], got {stride}")
         self.stride = None if stride is None else int(stride)
-        self.base = base if base is not None else AncestralSampler(
+        self.inner = inner if inner is not None else AncestralSampler(
             vocab, schedule, num_steps, cache=cache, greedy_final=greedy_final, temperature=temperature, top_p=top_p
         )
 
@@ -80,36 +100,36 @@ class SemiAutoregressiveSampler(Sampler):
         return length if self.block_length is None else min(length, self.block_length)
 
     # ------------------------------------------------------------------ loop
-    def init_state(self, state: SamplerState) -> None:
-        state.extra["starts"] = self.windows(state.x.shape[1])
-        state.extra["k"] = -1
-        self._next_window(state)
+    def init_state(self, state: SamplerState) -> SemiAutoregressiveState:
+        out = SemiAutoregressiveState.extend(state, starts=self.windows(state.x.shape[1]))
+        self._next_window(out)
+        return out
 
-    def _next_window(self, state: SamplerState) -> None:
+    def _next_window(self, state: SemiAutoregressiveState) -> None:
         """Start the inner sampler on the next window that has anything to generate."""
-        starts, N = state.extra["starts"], state.x.shape[1]
+        starts, N = state.starts, state.x.shape[1]
         width = min(self.block_length, N)
-        k = state.extra["k"] + 1
+        k = state.k + 1
         while k < len(starts):
             s = starts[k]
             x, valid = state.x[:, s : s + width], state.valid[:, s : s + width]
             # Everything already decided (the caller's fixed tokens and earlier windows'
             # output) is fixed here; only the still-masked real positions are sampled.
             fixed = (x != self.vocab.mask_id) & valid
-            inner = self.base.start(x.shape[0], width, Condition(x.clone(), fixed, valid.clone()),
-                                    generator=state.generator, device=x.device)
+            inner = self.inner.start(x.shape[0], width, Condition(x.clone(), fixed, valid.clone()),
+                                     generator=state.generator, device=x.device)
             if not inner.done:
-                state.extra.update(k=k, start=s, inner=inner)
+                state.k, state.start, state.inner = k, s, inner
                 return
             k += 1
-        state.extra["k"] = k
+        state.k = k
         state.done = True
 
-    def step(self, state: SamplerState, denoiser: Denoiser) -> SamplerState:
-        inner: SamplerState = state.extra["inner"]
-        s = state.extra["start"]
+    def step(self, state: SemiAutoregressiveState, denoiser: Denoiser) -> SemiAutoregressiveState:
+        inner, s = state.inner, state.start
         before = inner.nfe.clone()
-        inner = self.base.step(inner, denoiser)
+        inner = self.inner.step(inner, denoiser)
+        state.inner = inner
         state.x[:, s : s + inner.x.shape[1]] = inner.x
         state.nfe += inner.nfe - before
         state.calls += 1

@@ -26,10 +26,7 @@ def train_metric_name(process) -> str:
     (``train_nelbo_...``, ``train_nll_...``) only when the process declares it is one,
     e.g. ``train_ens_objective_bits_per_token`` for ENS, ``train_truncated_nelbo_...``
     for MDLM's eps-truncated time estimator."""
-    objective = getattr(process, "objective", None)
-    if objective is None:  # a process that does not declare it (the AR loss is its exact NLL)
-        objective = "nll" if getattr(process, "kind", "") == "autoregressive" else "objective"
-    return f"train_{objective}_bits_per_token"
+    return f"train_{process.objective}_bits_per_token"  # declared by every Process
 
 
 def finite_or_none(record: dict) -> dict:

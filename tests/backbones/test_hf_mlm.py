@@ -103,7 +103,7 @@ def test_pretrained_roberta_with_its_own_tokenizer_trains_and_samples(roberta_di
     v = exp.vocab
     assert (v.mask_id, v.pad_id, exp.domain.bos_id, exp.domain.eos_id) == (265, 1, 0, 2)  # RoBERTa's own ids
     assert v.size == exp.model.vocab_size
-    x, valid = exp.data.train_batch(0, 4)
+    x, valid, _ = exp.data.train_batch(0, 4)
     rows = exp.data.packed["train"]
     assert rows.ids[0, 0] == 0 and (rows.ids == 2).any() and (rows.ids[~rows.valid] == 1).all()  # <s> .. </s> <pad>..
     out = exp.process.loss(exp.model, x, valid, generator=torch.Generator().manual_seed(0))

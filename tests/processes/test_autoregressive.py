@@ -133,7 +133,7 @@ def test_sampling_across_a_gap_draws_from_the_models_likelihood(kind):
     outs = {}
     for use_cache in (True, False):
         s = AutoregressiveSampler(TOY, use_cache=use_cache)
-        assert s.start(n, TL, toy_condition(n)).extra["cache_exact"] is False
+        assert s.start(n, TL, toy_condition(n)).cache_exact is False
         outs[use_cache] = s.sample(proc.denoiser(m), n, TL, toy_condition(n), generator=torch.Generator().manual_seed(3))
     assert torch.equal(outs[True].tokens, outs[False].tokens)
     tok = outs[True].tokens
@@ -152,11 +152,11 @@ def test_the_cache_is_used_with_trailing_padding_only():
     valid = torch.arange(TL) < 5
     cond = Condition(torch.zeros(TL, dtype=torch.long), torch.zeros(TL, dtype=torch.bool), valid)
     s = AutoregressiveSampler(TOY)
-    assert s.start(3, TL, cond).extra["cache_exact"] is True
+    assert s.start(3, TL, cond).cache_exact is True
     outs = [AutoregressiveSampler(TOY, use_cache=c).sample(proc.denoiser(m), 50, TL, cond,
                                                            generator=torch.Generator().manual_seed(4)) for c in (True, False)]
     assert torch.equal(outs[0].tokens, outs[1].tokens)
     assert outs[0].nfe.tolist() == [5] * 50  # one cached decode per generated position
     # left padding: the first generated position would read a padded token from the cache
     left = Condition(torch.zeros(TL, dtype=torch.long), torch.zeros(TL, dtype=torch.bool), torch.arange(TL) >= 2)
-    assert s.start(3, TL, left).extra["cache_exact"] is False
+    assert s.start(3, TL, left).cache_exact is False

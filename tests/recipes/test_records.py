@@ -30,16 +30,16 @@ def test_rows_are_padded_or_cropped_and_deterministic(tmp_path):
     fa = write_proteins(tmp_path / "p.fa")
     d = RecordData(protein_domain(), str(fa), seq_len=48, seed=1)
     assert sum(len(v) for v in d.splits.values()) == 60
-    x, valid = d.train_batch(3, 8)
-    x2, valid2 = d.train_batch(3, 8)
+    x, valid, _ = d.train_batch(3, 8)
+    x2, valid2, _ = d.train_batch(3, 8)
     assert torch.equal(x, x2) and torch.equal(valid, valid2)
     assert (x[~valid] == d.pad_id).all() and (x[valid] < 20).all()
     # valid positions form a prefix of each row
     assert all(int(v.sum()) == 0 or bool(v[: int(v.sum())].all()) for v in valid)
     # rank slices of a global batch
-    a, _ = d.train_batch(5, 4, rank=0, world_size=2)
-    b, _ = d.train_batch(5, 4, rank=1, world_size=2)
-    full, _ = d.train_batch(5, 8)
+    a, _, _ = d.train_batch(5, 4, rank=0, world_size=2)
+    b, _, _ = d.train_batch(5, 4, rank=1, world_size=2)
+    full, _, _ = d.train_batch(5, 8)
     assert torch.equal(torch.cat([a, b]), full)
     ev = list(d.eval_batches("train", 16, 20))
     assert sum(len(e[0]) for e in ev) == 20

@@ -221,15 +221,15 @@ def test_build_sampler_checks_the_declared_process_kinds(tmp_path, monkeypatch):
     out = exp.generate(3, 16, sampler=sub)
     assert out.tokens.shape == (3, 16) and out.nfe.tolist() == [16] * 3
     rc = exp.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "rc": "strand",
-                            "base": "seqdiff.samplers.AutoregressiveSampler"})
+                            "inner": "seqdiff.samplers.AutoregressiveSampler"})
     assert exp.generate(3, 16, sampler=rc).tokens.shape == (3, 16)
     with pytest.raises(ConfigError, match=r"RCSymmetricSampler cannot sample an autoregressive process"):
         exp.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "rc": "both",
-                           "base": "seqdiff.samplers.AutoregressiveSampler"})
+                           "inner": "seqdiff.samplers.AutoregressiveSampler"})
     with pytest.raises(ConfigError, match=r"AncestralSampler cannot sample an autoregressive process.*sampler=autoregressive"):
         exp.build_sampler({"_target_": "seqdiff.samplers.AncestralSampler", "num_steps": 4})
     masked = build_run(tiny_config())
     with pytest.raises(ConfigError, match=r"LeftToRight cannot sample a masked process.*sampler=ancestral"):
         masked.build_sampler({"_target_": "my_samplers.LeftToRight"})
-    assert masked.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "base": "seqdiff.samplers.AncestralSampler",
+    assert masked.build_sampler({"_target_": "seqdiff.samplers.RCSymmetricSampler", "inner": "seqdiff.samplers.AncestralSampler",
                                  "num_steps": 4}).process_kinds == ("masked", "sedd")

@@ -74,7 +74,7 @@ def test_refinement_changes_only_free_positions_of_padded_rows_in_both_modes_and
             assert acc.shape == (2, B) and torch.isnan(acc[:, 2]).all() and not torch.isnan(acc[:, :2]).any()
         else:
             assert acc is None
-    rc = RCSymmetricSampler(DNA, base="seqdiff.samplers.OrderedSampler", rc="both", num_steps=3, refine_sweeps=2,
+    rc = RCSymmetricSampler(DNA, inner="seqdiff.samplers.OrderedSampler", rc="both", num_steps=3, refine_sweeps=2,
                             refine_mode="mh", refine_score="confidence")
     out = rc.sample(den, B, L, cond, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out.tokens[fixed], tokens[fixed]) and out.trace["refine_accept"].shape == (2, B)

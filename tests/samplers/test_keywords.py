@@ -28,13 +28,13 @@ KW = [[0, 1, 2], [3, 3], [2]]  # ACG, TT, G
 def test_every_keyword_is_in_every_sample(sampler, placement):
     L, n = 16, 12
     den = Arbitrary(DNA, L, seed=5)
-    base = Condition.from_segments(L, {0: [1, 1]})
-    cond = place_keywords(KW, num_samples=n, base=base, placement=placement, denoiser=den, vocab=DNA,
+    given = Condition.from_segments(L, {0: [1, 1]})
+    cond = place_keywords(KW, num_samples=n, given=given, placement=placement, denoiser=den, vocab=DNA,
                           generator=torch.Generator().manual_seed(0))
     out = sampler.sample(den, n, L, cond, generator=torch.Generator().manual_seed(1))
     assert keyword_coverage(out.tokens, KW).tolist() == [1.0] * n
-    assert (out.tokens[:, :2] == 1).all()  # the base condition is kept
-    # spans never overlap each other or the base condition
+    assert (out.tokens[:, :2] == 1).all()  # the given condition is kept
+    # spans never overlap each other or the given condition
     for spans in cond.spans:
         cover = [i for s, e, _, _ in spans for i in range(s, e)]
         assert len(cover) == len(set(cover)) and min(cover) >= 2
@@ -52,10 +52,10 @@ def test_placement_respects_fixed_and_padded_positions_and_errors_when_a_keyword
     tokens = torch.zeros(2, L, dtype=torch.long)
     fixed = torch.zeros(2, L, dtype=torch.bool)
     fixed[:, 2] = True  # free runs: row 0 [0,1] [3..9]; row 1 [0,1] [3..5]
-    base = Condition(tokens, fixed, valid)
+    given = Condition(tokens, fixed, valid)
     den = Arbitrary(DNA, L, seed=0)
     for placement in ("model", "spread"):
-        c = place_keywords([[0, 1, 2]], num_samples=2, base=base, placement=placement, denoiser=den, vocab=DNA,
+        c = place_keywords([[0, 1, 2]], num_samples=2, given=given, placement=placement, denoiser=den, vocab=DNA,
                            temperature=0.0)
         for b, lim in ((0, 10), (1, 6)):
             (s, e, _, _), = c.spans[b]
@@ -63,11 +63,11 @@ def test_placement_respects_fixed_and_padded_positions_and_errors_when_a_keyword
         assert torch.equal(c.valid, valid) and c.fixed[:, 2].all()
     # exactly fills row 1's three free positions after the fixed one; a fourth token cannot fit
     with pytest.raises(ValueError, match="no room left"):
-        place_keywords([[0, 1, 2, 3]], num_samples=2, base=base, denoiser=den, vocab=DNA)
+        place_keywords([[0, 1, 2, 3]], num_samples=2, given=given, denoiser=den, vocab=DNA)
     with pytest.raises(ValueError, match="do not fit"):
-        place_keywords([[0, 1, 2, 3]], num_samples=2, base=base, placement="spread")
+        place_keywords([[0, 1, 2, 3]], num_samples=2, given=given, placement="spread")
     with pytest.raises(ValueError, match="no variant fits at position 1"):
-        place_keywords([[0, 1]], num_samples=2, base=base, positions=[1], placement="spread")
+        place_keywords([[0, 1]], num_samples=2, given=given, positions=[1], placement="spread")
     with pytest.raises(ValueError, match="outside the vocabulary or never generated"):
         place_keywords([[4]], length=8, denoiser=den, vocab=DNA)  # N is never generated
     with pytest.raises(ValueError, match="needs the denoiser"):
@@ -126,7 +126,7 @@ def test_keyword_variants_with_and_without_a_leading_space():
     assert math.isfinite(len(keyword_variants(Chars(), "a")))
 
 
-def test_per_row_base_condition_is_sliced_per_batch_and_keeps_its_padding():
+def test_per_row_given_condition_is_sliced_per_batch_and_keeps_its_padding():
     """Run.generate slices a per-row (2-D) KeywordCondition into batches before placing."""
     from seqdiff.run import _rows
 

@@ -75,7 +75,7 @@ def test_strand_mode_draws_each_strand_half_the_time_and_keeps_the_condition():
     rc_cond = Condition(reverse_complement(cond.tokens[None], COMP)[0], cond.fixed.flip(0))
     rev = reverse_complement(OrderedSampler(DNA, **greedy).sample(den, 1, L, rc_cond).tokens, COMP)[0]
     assert not torch.equal(fwd, rev)  # the two strands give different greedy answers
-    s = RCSymmetricSampler(DNA, base="seqdiff.samplers.OrderedSampler", rc="strand", **greedy)
+    s = RCSymmetricSampler(DNA, inner="seqdiff.samplers.OrderedSampler", rc="strand", **greedy)
     out = s.sample(den, n, L, cond, generator=torch.Generator().manual_seed(0))
     is_fwd = (out.tokens == fwd).all(1)
     is_rev = (out.tokens == rev).all(1)
@@ -95,4 +95,4 @@ def test_errors():
     with pytest.raises(ValueError, match="rc must be one of"):
         RCSymmetricSampler(DNA, rc="sometimes")
     with pytest.raises(ValueError, match="not a sampler class"):
-        RCSymmetricSampler(DNA, base="seqdiff.samplers.RCSymmetricSampler")
+        RCSymmetricSampler(DNA, inner="seqdiff.samplers.RCSymmetricSampler")

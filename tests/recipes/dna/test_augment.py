@@ -37,10 +37,10 @@ def test_training_batches_are_reverse_complemented_with_p(tmp_path):
     always = FastaData(d, fa, bed, seq_len=64, rc_augment=1.0, seed=3)
     half = FastaData(d, fa, bed, seq_len=64, rc_augment=0.5, seed=3)
     comp = d.vocab.complement_tensor()
-    x0, _ = plain.train_batch(7, 64)
-    x1, _ = always.train_batch(7, 64)
+    x0, _, _ = plain.train_batch(7, 64)
+    x1, _, _ = always.train_batch(7, 64)
     assert torch.equal(x1, reverse_complement_ids(x0, comp))  # same windows, all flipped
-    xh, _ = half.train_batch(7, 64)
+    xh, _, _ = half.train_batch(7, 64)
     flipped = (xh != x0).any(1)
     assert torch.equal(xh[flipped], x1[flipped]) and torch.equal(xh[~flipped], x0[~flipped])
     assert 16 < int(flipped.sum()) < 48

@@ -33,8 +33,8 @@ def covered(intervals):
 
 
 def test_train_batch_is_a_pure_function_of_seed_and_step(genome, data):
-    a, va = data.train_batch(5, 16)
-    b, vb = FastaData(DNADomain(), *genome, seq_len=64, seed=1).train_batch(5, 16)
+    a, va, _ = data.train_batch(5, 16)
+    b, vb, _ = FastaData(DNADomain(), *genome, seq_len=64, seed=1).train_batch(5, 16)
     assert torch.equal(a, b) and torch.equal(va, vb)
     assert not torch.equal(a, data.train_batch(6, 16)[0])
     assert not torch.equal(a, FastaData(DNADomain(), *genome, seq_len=64, seed=2).train_batch(5, 16)[0])
@@ -42,7 +42,7 @@ def test_train_batch_is_a_pure_function_of_seed_and_step(genome, data):
 
 
 def test_ranks_take_their_rows_of_the_global_batch(data):
-    full, vfull = data.train_batch(3, 12)
+    full, vfull, _ = data.train_batch(3, 12)
     parts = [data.train_batch(3, 4, rank=r, world_size=3) for r in range(3)]
     assert torch.equal(torch.cat([p[0] for p in parts]), full)
     assert torch.equal(torch.cat([p[1] for p in parts]), vfull)
@@ -64,7 +64,7 @@ def test_training_windows_stay_inside_training_intervals(data):
 
 def test_training_rows_are_the_fasta_windows(genome):
     d = FastaData(DNADomain(), *genome, seq_len=64, seed=1, rc_augment=0.0)
-    x, _ = d.train_batch(0, 8)
+    x, _, _ = d.train_batch(0, 8)
     gen = np.random.Generator(np.random.PCG64(__import__("seqdiff.utils.seeding", fromlist=["derive_seed"]).derive_seed(1, 0)))
     starts = gen.integers(d.splits["train"].num_starts, size=8)
     for row, (c, a, b) in zip(x, d._train_locations(starts)):
@@ -120,15 +120,15 @@ def test_n_windows_are_skipped_and_ns_ignore_masks_them(tmp_path):
     assert all(d.fasta.fetch(c, a, b).count("N") <= 6 for c, a, b in wins)  # 0.1 * 64
     assert any(a <= 1000 < b for _, a, b in d.eval_windows("train", None)) is False
     assert any(a <= 1500 < b for _, a, b in wins)
-    x, v = next(d.eval_batches("train", 1000))
+    x, v, _ = next(d.eval_batches("train", 1000))
     assert v.all()  # ns=token: N is a target
     di = FastaData(DNADomain(), fa, ns="ignore", max_n_fraction=1.0, **kw)
-    x, v = next(di.eval_batches("train", 1000))
+    x, v, _ = next(di.eval_batches("train", 1000))
     n = x == di.domain.ids["N"]
     assert n.any() and torch.equal(v, ~n)
     # training never returns a window over the 30-N run
     for step in range(20):
-        xt, _ = d.train_batch(step, 32)
+        xt, _, _ = d.train_batch(step, 32)
         assert ((xt == 4).sum(1) <= 6).all()
 
 
@@ -138,7 +138,7 @@ def test_softmask_ignore_marks_repeats_invalid(tmp_path):
     ids, v = d._read([("chr1", 2990, 3054)])
     assert v[0, :10].all() and not v[0, 10:50].any() and v[0, 50:].all()
     # the RC augmentation reverses the mask with the bases
-    x, vt = d.train_batch(0, 64)
+    x, vt, _ = d.train_batch(0, 64)
     rows = [(c, a, b) for c, a, b in d._train_locations(np.random.Generator(np.random.PCG64(__import__("seqdiff.utils.seeding", fromlist=["derive_seed"]).derive_seed(0, 0))).integers(d.splits["train"].num_starts, size=64))]
     for j, loc in enumerate(rows):
         ids, v = d._read([loc])

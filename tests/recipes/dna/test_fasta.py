@@ -102,7 +102,7 @@ def test_genbank_input(tmp_path):
     SeqIO.write(recs, str(gb), "genbank")
     data = FastaData(DNADomain(), gb, seq_len=100, rc_augment=0)
     assert data.fasta.lengths == {"NC_000001.1": 3000, "NC_000002.1": 3000}
-    x, _ = data.train_batch(0, 4)
+    x, _, _ = data.train_batch(0, 4)
     assert x.shape == (4, 100)
     chrom, a, b = next(data.eval_windows("test"))
     assert data.fasta.fetch(chrom, a, b) == str(recs[int(chrom[8]) - 1].seq[a:b])

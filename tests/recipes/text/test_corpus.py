@@ -76,19 +76,19 @@ def char_domain(corpus_file):
 def test_wrap_rows_are_windows_of_the_stream(corpus_file, char_domain):
     data = TextData(char_domain, {"path": str(corpus_file)}, seq_len=32, eos=False)
     text = corpus_file.read_text()
-    x, valid = data.train_batch(3, 8)
+    x, valid, _ = data.train_batch(3, 8)
     assert x.shape == (8, 32) and valid.all()
     train_text = text[: int(len(text) * 0.9)]
     for row in x:
         assert char_domain.decode(row) in train_text
-    x2, _ = data.train_batch(3, 8)
+    x2, _, _ = data.train_batch(3, 8)
     assert torch.equal(x, x2)  # a pure function of (seed, step)
     # the data-parallel rank slices of a global batch are the global batch
     halves = [data.train_batch(3, 4, rank=r, world_size=2)[0] for r in (0, 1)]
     assert torch.equal(torch.cat(halves), x)
     rows = list(data.eval_batches("valid", 4))
     valid_text = text[int(len(text) * 0.9) : int(len(text) * 0.95)]
-    joined = "".join(char_domain.decode(r) for b, _ in rows for r in b)
+    joined = "".join(char_domain.decode(r) for b, _, _ in rows for r in b)
     assert joined == valid_text[: len(joined)] and len(valid_text) - len(joined) < 32
     name, chars = data.eval_units("valid")
     assert name == "char" and int(chars.sum()) == len(joined)
@@ -104,7 +104,7 @@ def test_wrap_eos_separators_are_counted_and_reported(tmp_path, char_domain):
     assert ref["splits"]["train"]["tokens"] == ref["splits"]["train"]["characters"] + 2 * docs
     assert "[BOS] before and [EOS] after each document, counted" in ref["counting"]
     # characters per row exclude the inserted specials
-    x, _ = next(data.eval_batches("valid", 1000))
+    x, _, _ = next(data.eval_batches("valid", 1000))
     _, chars = data.eval_units("valid")
     specials = (x == char_domain.eos_id) | (x == char_domain.bos_id)
     assert torch.equal(chars, (~specials).sum(1))
@@ -112,7 +112,7 @@ def test_wrap_eos_separators_are_counted_and_reported(tmp_path, char_domain):
 
 def test_mdlm_row_specials(corpus_file, char_domain):
     data = TextData(char_domain, {"path": str(corpus_file)}, seq_len=16, eos=True, row_specials=True)
-    x, valid = data.train_batch(0, 4)
+    x, valid, _ = data.train_batch(0, 4)
     assert (x[:, 0] == char_domain.bos_id).all() and (x[:, -1] == char_domain.eos_id).all() and valid.all()
     assert "around every row" in data.counting()
 
@@ -122,7 +122,7 @@ def test_pad_mode_masks_padding(tmp_path, char_domain):
     f.write_text("short one\n" + "a much longer line that will not fit in one row at all\n" + "mid length line\n" * 30)
     kw = dict(seq_len=24, mode="pad", bos=True, eos=True)
     data = TextData(char_domain, {"path": str(f), "document": "line", "split_fractions": [0.9, 0.1, 0.0]}, **kw)
-    x, valid = data.train_batch(0, 16)
+    x, valid, _ = data.train_batch(0, 16)
     assert ((x == char_domain.vocab.pad_id) == ~valid).all()
     first = data.packed["train"]
     assert char_domain.decode(first.ids[0]) == "[BOS]short one[EOS]"
@@ -141,7 +141,7 @@ def test_pad_mode_masks_padding(tmp_path, char_domain):
     cond = data.sample_condition(50, seed=1)
     assert set(cond.valid.sum(1).tolist()) <= set(data.packed["train"].valid.sum(1).tolist())
     assert (cond.tokens[:, 0] == char_domain.bos_id).all() and cond.fixed[:, 0].all() and cond.fixed.sum() == 50
-    assert data.score_specials and len(data.train_batch(0, 4)) == 2  # counted by default: no fixed mask
+    assert data.score_specials and data.train_batch(0, 4).fixed is None  # counted by default: no fixed mask
 
 
 def test_padding_is_invisible_to_the_denoiser(char_domain):

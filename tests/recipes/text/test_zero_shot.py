@@ -66,7 +66,7 @@ def test_rows_are_mdlms_wrapped_rows(gpt2, tmp_path):
         dropped += len(stream) - n
         expected += [[bos, *stream[s : s + L - 2], eos] for s in range(0, n, L - 2)]
     assert data.ids.tolist() == expected and data.dropped_tokens == dropped > 0
-    x, valid = next(data.eval_batches("test", batch_size=1000))
+    x, valid, _ = next(data.eval_batches("test", batch_size=1000))
     assert valid.all() and x.shape == (len(expected), L)  # every position counted, BOS/EOS included
     assert data.reference()["protocol"]["dataset"] == "ptb" and "counted" in data.counting()
     name, chars = data.eval_units()
