@@ -76,6 +76,19 @@ def test_the_run_records_its_group_options(dna_run):
     assert cfg["choices"]["sampler"] == "ancestral" and cfg["choices"]["process/schedule"] == "loglinear"
 
 
+def test_without_recorded_options_they_are_inferred_the_same(dna_run, ar_run):
+    """An older run or an import has no ``choices``: each group's option is inferred from its
+    section's ``_target_`` and values; for these two runs that is what training recorded."""
+    from seqdiff.cli.main import config_dir
+    from seqdiff.cli.reopen import checkpoint_choices
+    from seqdiff.io.checkpoint import load_checkpoint
+
+    for run in (dna_run, ar_run):
+        cfg = load_checkpoint(run, verify=False).config
+        recorded = cfg.pop("choices")
+        assert checkpoint_choices(cfg, config_dir()) == {g: o for g, o in recorded.items() if g not in ("experiment", "trainer")}
+
+
 def test_a_data_key_applies_on_top_of_the_checkpoints_data(dna_run, genomes):
     """(a) one key changes, the rest of the run's data section (seq_len 64) stays."""
     report = evaluate(dna_run, f"data.fasta={genomes[1]}", *QUICK)
