@@ -17,6 +17,11 @@ Any other genome is the same source pointed at another FASTA/BED (``data.fasta``
   ``max_sequences`` smaller than the number of tiles, one window is taken from each of
   ``max_sequences`` equal strata of the tiling (a systematic sample spread over the
   whole split, not the first few intervals). No randomness: evaluation is repeatable.
+* **A genome held out whole** (``split_by: test``): every interval (each record, or each BED
+  row whatever its label) is test data and there is no train or valid split, for scoring a run
+  on another genome: ``seqdiff eval checkpoint=RUN data.fasta=other.fa data.split_by=test``.
+  Such a source is evaluation-only: ``train_batch`` (and reading an empty split) is a one-line
+  error, while the default modes still refuse a missing split when the source is built.
 * **Memory** is O(batch x window): pyfaidx seeks and reads each window; nothing of the
   genome is held in memory beyond the index.
 
@@ -68,6 +73,8 @@ from seqdiff.utils.seeding import derive_seed
 #: Draws of a training window rejected for too many N before keeping the last one.
 MAX_TRIES = 16
 N_MODES = ("token", "ignore")
+#: ``split_by`` value of a genome held out whole: its only split.
+EVAL_ONLY = "test"
 SOFTMASK_MODES = ("keep", "ignore")
 
 
@@ -107,7 +114,8 @@ class FastaData(DataSource):
         seq_len: window length L.
         bed_split_column: 1-based BED column with ``train``/``valid``/``test``; ``null``
             to split BED intervals by ``split_by`` instead.
-        split_by: ``fraction`` or ``chromosome`` (when there are no split labels).
+        split_by: ``fraction`` or ``chromosome`` (when there are no split labels), or
+            ``test``: every interval is test data (evaluation only; BED labels are ignored).
         split_fractions: train/valid/test fractions of each interval (``fraction``).
         valid_chroms, test_chroms: held-out records (``chromosome``).
         chroms: optional regex; only records (or BED rows) whose name fully matches.
@@ -161,6 +169,8 @@ class FastaData(DataSource):
             raise ConfigError(f"data.rc_augment is a probability, got {rc_augment}")
         if not 0.0 <= float(max_n_fraction) <= 1.0:
             raise ConfigError(f"data.max_n_fraction must be in [0, 1], got {max_n_fraction}")
+        if split_by == EVAL_ONLY and reference_split != EVAL_ONLY:
+            raise ConfigError(f"data.reference_split={reference_split}: with data.split_by=test the only split is test")
         if reference_split not in SPLITS:
             raise ConfigError(f"data.reference_split must be one of {SPLITS}, got {reference_split!r}")
         self.domain = domain
@@ -191,9 +201,11 @@ class FastaData(DataSource):
             self.composition = self.fasta.validate(byte_table(domain), lambda c: why_invalid(domain, c))
         lengths = self.fasta.lengths
         fasta_name = str(self.fasta.source)
+        self.eval_only = split_by == EVAL_ONLY
         if bed:
             intervals, labels = read_bed(
-                bed, lengths, split_column=bed_split_column, fasta_name=fasta_name, include=chroms
+                bed, lengths, split_column=None if self.eval_only else bed_split_column, fasta_name=fasta_name,
+                include=chroms
             )
         else:
             pattern = re.compile(chroms) if chroms else None
@@ -202,29 +214,45 @@ class FastaData(DataSource):
                 raise ConfigError(f"data.chroms={chroms!r} matches no record of {fasta_name} (records: {list(lengths)[:8]})")
             labels = None
         self.bed = str(bed) if bed else None
-        split_intervals = assign(
-            intervals,
-            labels,
-            split_by=split_by,
-            fractions=split_fractions,
-            valid_chroms=valid_chroms,
-            test_chroms=test_chroms,
-            lengths=lengths,
-        )
+        if self.eval_only:
+            split_intervals = {"train": [], "valid": [], EVAL_ONLY: list(intervals)}
+        else:
+            split_intervals = assign(
+                intervals,
+                labels,
+                split_by=split_by,
+                fractions=split_fractions,
+                valid_chroms=valid_chroms,
+                test_chroms=test_chroms,
+                lengths=lengths,
+            )
         self.splits = {name: _Split(name, split_intervals[name], self.seq_len) for name in SPLITS}
-        source = self.bed or fasta_name
+        self.source_name = self.bed or fasta_name
+        if self.eval_only:
+            self._check_split(EVAL_ONLY)
+            return
         empty = [n for n, s in self.splits.items() if not s.all]
         if empty:
             how = "add rows with that label to the BED" if labels is not None else "adjust data.split_fractions / data.valid_chroms / data.test_chroms"
-            raise DataError(f"{source}: no {'/'.join(empty)} intervals ({how}); training, validation and the final evaluation need all three")
-        for name, s in self.splits.items():
-            if not s.intervals:
-                longest = max(s.all, key=len)
-                where = f"line {longest.line}: " if longest.line else ""
-                raise DataError(
-                    f"{source}: window length {self.seq_len} is longer than every {name} interval "
-                    f"(longest: {where}{longest.chrom}:{longest.start}-{longest.end}, {len(longest):,} bp); lower data.seq_len"
-                )
+            raise DataError(f"{self.source_name}: no {'/'.join(empty)} intervals ({how}); training, validation and the final "
+                            "evaluation need all three (to evaluate on a genome held out whole: data.split_by=test)")
+        for name in self.splits:
+            self._check_split(name)
+
+    def _check_split(self, name: str) -> None:
+        """A one-line error unless split ``name`` holds at least one window."""
+        s = self.splits[name]
+        if not s.all:  # only an evaluation-only source gets here with an empty split
+            raise DataError(f"{self.source_name}: no {name} intervals: data.split_by=test holds the whole genome out "
+                            "as the test set (evaluation only); train with data.split_by=fraction or chromosome, or a "
+                            "BED with train/valid/test labels")
+        if not s.intervals:
+            longest = max(s.all, key=len)
+            where = f"line {longest.line}: " if longest.line else ""
+            raise DataError(
+                f"{self.source_name}: window length {self.seq_len} is longer than every {name} interval "
+                f"(longest: {where}{longest.chrom}:{longest.start}-{longest.end}, {len(longest):,} bp); lower data.seq_len"
+            )
 
     # ------------------------------------------------------------------ reading
     def _read(self, locs: Sequence[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -281,12 +309,14 @@ class FastaData(DataSource):
     def _split(self, split: str) -> _Split:
         if split not in self.splits:
             raise ConfigError(f"data: unknown split {split!r} (have {', '.join(SPLITS)})")
+        if self.eval_only:
+            self._check_split(split)
         return self.splits[split]
 
     # ------------------------------------------------------------------ data-source contract
     def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:
         """Rows ``rank*B .. (rank+1)*B`` of the global batch of step ``step``."""
-        total = self.splits["train"].num_starts
+        total = self._split("train").num_starts
         lo, hi = rank * batch_size, (rank + 1) * batch_size
         # The whole global batch's draws come from one generator per step, so every
         # rank sees the same draws and takes its own rows.

@@ -15,16 +15,18 @@ from omegaconf import DictConfig, OmegaConf
 from seqdiff.cli.condition import condition_from_config, with_keywords
 from seqdiff.cli.init_from import prepare_init
 from seqdiff.cli.length import check_length
+from seqdiff.cli.main import config_dir
 from seqdiff.cli.protocols import apply_protocol
-from seqdiff.cli.report import data_condition, evaluate_and_report
+from seqdiff.cli.reopen import checkpoint_choices, recorded_choices, user_overrides
 from seqdiff.cli.validate import check_arguments
 from seqdiff.data import PairedSource
 from seqdiff.errors import ConfigError, SeqdiffError
+from seqdiff.eval.report import EvalConfig, evaluate_run
 from seqdiff.run import Run, build_run, load
+from seqdiff.run_config import reconfigure, reopened_config
 from seqdiff.io.checkpoint import list_checkpoints
 from seqdiff.train.distributed import barrier, broadcast_object, init_distributed, shutdown
 from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
-from seqdiff.utils.instantiate import instantiate
 from seqdiff.utils.io import atomic_write_json, atomic_write_text
 
 RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer")
@@ -70,10 +72,26 @@ def _overrides() -> list[str]:
         return []
 
 
+def _choices() -> dict[str, str]:
+    """Hydra's group choices of this composition (``{"data": "fasta", ...}``)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return recorded_choices(HydraConfig.get().runtime.choices)
+    except ValueError:  # not under Hydra
+        return {}
+
+
+def eval_config(cfg: DictConfig) -> EvalConfig:
+    """The composed ``eval`` section (and ``sample_batch_size``) as the report's typed config."""
+    return EvalConfig.from_dict(_plain(cfg.eval), sample_batch_size=cfg.sample_batch_size)
+
+
 # --------------------------------------------------------------------------- train
 def train(cfg: DictConfig) -> None:
     run_config = _plain(cfg, RUN_SECTIONS)
     run_config["overrides"] = [o for o in _overrides() if not o.startswith(("command=", "hydra."))]
+    run_config["choices"] = _choices()  # sample/eval compose on these (seqdiff/cli/reopen.py)
     _set_threads(run_config["trainer"])
     dist = init_distributed(run_config["trainer"].get("device", "auto"))
     run_dir = _run_dir(cfg)
@@ -126,7 +144,8 @@ def _only_hydra_files(run_dir: Path) -> bool:
 def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
     check_arguments(_plain(cfg))  # every numeric key, by full name, before anything is built
     tcfg = TrainerConfig.from_dict(run_config["trainer"])  # cheap: before the data is read
-    if cfg.eval.get("protocol"):
+    ev = eval_config(cfg)
+    if ev.protocol:
         raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
                           "data.corpus.path=FILE eval.protocol=...")
     init = prepare_init(cfg, run_config, run_dir, tcfg, _overrides(), say)  # init_from=RUN (fresh runs only)
@@ -158,45 +177,55 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
         return
     exp.model = trainer.final_model()  # EMA weights; under FSDP the gathered, unsharded model
     exp.model.eval()
-    report = evaluate_and_report(exp, cfg, run_dir)
+    report = evaluate_run(exp, ev, run_dir=run_dir)
     report["train"] = {"steps": result.step, "seconds": result.seconds, "stopped_early": result.stopped_early,
                        "world_size": dist.world_size}
+    print(f"results: {run_dir / 'eval.json'}")
     atomic_write_json(run_dir / "eval.json", report)
 
 
 # --------------------------------------------------------------------------- sample / eval
 def _experiment_from_checkpoint(cfg: DictConfig) -> Run:
+    """The checkpoint's run with the user's overrides on top of its own configuration
+    (:func:`seqdiff.run_config.reopened_config`: which sections a checkpoint fixes)."""
     # The checkpoint fixes domain and backbone (overriding them is refused below, by name).
     check_arguments(_plain(cfg), skip=("domain", "backbone"))
     if not cfg.checkpoint:
         raise ConfigError(f"{cfg.command}: give checkpoint=RUN_DIR (a run directory or a checkpoint directory)")
     device = resolve_device(cfg.trainer.device)
     exp = load(cfg.checkpoint, ema=bool(cfg.ema), device=device, trust_code=bool(cfg.trust_code))
-    user = [o.lstrip("+~") for o in _overrides()]
-    for section in ("domain", "backbone"):
-        touched = [o for o in user if o.split("=")[0].split(".")[0] == section]
-        if touched:
-            raise ConfigError(f"{cfg.command}: cannot override {touched[0]!r}: the checkpoint fixes the {section}")
+    user = user_overrides(_overrides(), _groups_of_this_composition())
+    if any(o.group and o.key == "experiment" for o in user):
+        raise ConfigError(f"{cfg.command}: the checkpoint's configuration is the run's own; name single groups "
+                          "or keys instead of experiment=... (e.g. data.fasta=FILE, sampler=eags)")
     composed = _plain(cfg)
-    new_cfg = dict(exp.config)
-    new_cfg["sampler"] = composed["sampler"]
-    if any(o.split("=")[0].split(".")[0] == "data" for o in user):
-        new_cfg["data"] = composed["data"]
-        exp.__dict__.pop("data", None)
-    # Evaluation-side process settings (num_steps, estimator, t_min, schedule) may change.
-    proc_keys = [o.split("=")[0][len("process") + 1 :] for o in user if o.startswith(("process.", "process/"))]
-    if proc_keys:
-        if any(k.split(".")[0].split("/")[0] == "time_conditioning" for k in proc_keys):
-            raise ConfigError(f"{cfg.command}: time_conditioning is fixed by the checkpoint")
-        proc = OmegaConf.create(exp.config["process"])
-        for key in proc_keys:
-            key = key.split("/")[0] if "/" in key else key
-            OmegaConf.update(proc, key, OmegaConf.select(cfg.process, key), merge=False)
-        new_cfg["process"] = OmegaConf.to_container(proc, resolve=True)
-        exp.process = instantiate(new_cfg["process"], section="process", trusted=exp.trusted, vocab=exp.vocab)
-    exp.config = new_cfg
-    _set_threads(composed["trainer"])
+    config = reopened_config(exp.config, composed, user, checkpoint_choices(exp.config, config_dir()),
+                             command=cfg.command)
+    reconfigure(exp, config)
+    _set_threads(composed["trainer"])  # this machine's, like trainer.device above
     return exp
+
+
+def _groups_of_this_composition() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return [g for g in HydraConfig.get().runtime.choices if not str(g).startswith("hydra/")]
+    except ValueError:
+        return []
+
+
+def data_condition(exp: Run, n: int, seed: int):
+    """Padded data (text in pad mode, whole records) conditions unconditional samples on
+    lengths drawn from the data. Sampling must not need the corpus, so if the data cannot
+    be opened here (moved files), samples are full length and a note says so."""
+    from seqdiff.eval.report import hooks
+
+    try:
+        return hooks.sample_condition(exp.data, n, seed)
+    except (SeqdiffError, OSError) as e:
+        print(f"note: sampling at full length; the run's data is not readable here ({e})", file=sys.stderr)
+        return None
 
 
 def sample(cfg: DictConfig) -> None:
@@ -255,8 +284,10 @@ def _sources(cond: DictConfig) -> list[str]:
 def evaluate(cfg: DictConfig) -> None:
     exp = _experiment_from_checkpoint(cfg)
     run_dir = exp.checkpoint.path.parent.parent if exp.checkpoint.path.parent.name == "checkpoints" else exp.checkpoint.path
-    apply_protocol(exp, cfg.eval, _overrides())
-    report = evaluate_and_report(exp, cfg, run_dir)
+    user = user_overrides(_overrides(), _groups_of_this_composition())
+    ev = apply_protocol(exp, eval_config(cfg), num_samples_given=any(o.key == "eval.num_samples" for o in user))
+    report = evaluate_run(exp, ev, run_dir=run_dir)
+    print(f"results: {run_dir / 'eval.json'}")
     try:
         atomic_write_json(run_dir / "eval.json", report)
     except OSError as e:

@@ -102,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     if debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"
         rest.append("debug=true")
+    base: list[str] = []
     if command != "train":
         # sample/eval write next to the checkpoint, not into a fresh run directory.
         rest = ["hydra.output_subdir=null", "hydra.run.dir=.", *rest]
-    return _run_hydra(command, rest)
+        from seqdiff.cli.reopen import base_overrides
+
+        base = base_overrides(rest, config_dir())  # the checkpoint's group options (seqdiff/cli/reopen.py)
+    return _run_hydra(command, rest, base)
 
 
-def _run_hydra(command: str, overrides: list[str]) -> int:
+def _run_hydra(command: str, overrides: list[str], base: list[str] = ()) -> int:
     import hydra
     import torch
     from omegaconf import DictConfig
@@ -132,9 +136,10 @@ def _run_hydra(command: str, overrides: list[str]) -> int:
     # such as -m/--multirun go in front of command=..., wherever the user wrote them.
     flags = [a for a in overrides if a in ("-m", "--multirun", "-r", "--run", "--resolve")]
     rest = [a for a in overrides if a not in flags]
-    sys.argv = [f"seqdiff {command}", *flags, f"command={command}", *rest]
+    # ``base`` goes before command=..., the user's overrides after it (seqdiff/cli/reopen.py tells them apart)
+    sys.argv = [f"seqdiff {command}", *flags, *base, f"command={command}", *rest]
     try:
-        with _one_line_hydra_errors(overrides):
+        with _one_line_hydra_errors([*base, *overrides]):
             _task()
     finally:
         sys.argv = saved

@@ -10,27 +10,32 @@ checkpoint's trained ``data.seq_len`` (MDLM-OWT: 1024).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from seqdiff.errors import ConfigError
+from seqdiff.eval.report import EvalConfig
+from seqdiff.run_config import reconfigure
 from seqdiff.utils.instantiate import locate
 
 PROTOCOLS = {"mdlm_zero_shot": "seqdiff_recipes.text.zero_shot.protocol_data"}
 
 
-def apply_protocol(exp: Any, ev: Any, user_overrides: list[str]) -> None:
-    """Replace ``exp``'s data by the protocol's (no-op without ``eval.protocol``)."""
-    name = ev.get("protocol")
+def apply_protocol(exp: Any, ev: EvalConfig, *, num_samples_given: bool) -> EvalConfig:
+    """Replace ``exp``'s data by the protocol's; returns the config to evaluate with (the protocol
+    done, and no samples unless ``eval.num_samples`` was given). ``ev`` as is without a protocol."""
+    name = ev.protocol
     if not name:
-        return
+        return ev
     if name not in PROTOCOLS:
         raise ConfigError(f"eval.protocol={name!r}: unknown; choose one of {', '.join(sorted(PROTOCOLS))}")
     trained = (exp.checkpoint.config.get("data") if exp.checkpoint is not None else None) or exp.config.get("data") or {}
     seq_len = int(trained.get("seq_len") or 1024)
     data = locate(PROTOCOLS[name], section="eval.protocol")(
-        dict(exp.config.get("data") or {}), dataset=str(ev.get("protocol_dataset") or "auto"), seq_len=seq_len)
-    exp.config = {**exp.config, "data": data}
-    exp.__dict__.pop("data", None)  # rebuilt from the new section on first access
-    if not any(o.split("=")[0].lstrip("+~") == "eval.num_samples" for o in user_overrides):
-        ev.num_samples = 0  # a likelihood protocol; eval.num_samples=N also samples
+        dict(exp.config.get("data") or {}), dataset=ev.protocol_dataset, seq_len=seq_len)
+    reconfigure(exp, {**exp.config, "data": data})
+    ev = dataclasses.replace(ev, protocol=None)
+    if not num_samples_given:
         print(f"eval.protocol={name}: likelihood only (eval.num_samples=N to also draw samples)")
+        ev = dataclasses.replace(ev, num_samples=0)  # a likelihood protocol; eval.num_samples=N also samples
+    return ev

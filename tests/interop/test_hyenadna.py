@@ -216,6 +216,21 @@ def test_runs_open_sample_and_evaluate(imported, tmp_path, capsys):
     assert report["likelihood"]["estimator"] == "exact" and report["samples"]["judge"]["num_samples"] == 4
 
 
+def test_the_documented_commands_need_no_group_options(imported, tmp_path, capsys):
+    """docs/hyenadna.md: an import records no group options; sample uses the run's own AR
+    sampler and ``data.fasta=...`` is a key of its (inferred) ``data=fasta`` section."""
+    from support.genome import write_fasta
+
+    _, out = imported
+    assert main(["sample", f"checkpoint={out}", "num_samples=2", "length=16"]) == 0
+    assert len([l for l in capsys.readouterr().out.splitlines() if l and not l.startswith(">")]) == 2
+    fa = write_fasta(tmp_path / "genome.fa", {"chr1": 3000, "chr2": 2000}, seed=3)
+    assert main(["eval", f"checkpoint={out}", f"data.fasta={fa}", "data.seq_len=16", "eval.max_sequences=4",
+                 "eval.num_samples=0"]) == 0
+    report = json.loads((out / "eval.json").read_text())
+    assert report["reference"]["fasta"] == str(fa) and report["likelihood"]["num_tokens"] == 4 * 16
+
+
 def test_judge_nll_and_features_are_the_reference_models(imported):
     tensors, out = imported
     judge = load_judge(str(out))
