@@ -155,7 +155,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
     say(f"run directory: {run_dir}")
     say(
         f"model: {type(exp.model).__name__} {exp.model.num_parameters():,} parameters | "
-        f"process: {exp.process.kind} | domain: {getattr(exp.domain, 'name', type(exp.domain).__name__)} "
+        f"process: {exp.process.kind} | domain: {exp.domain.name} "
         f"(vocab {exp.vocab.size}) | device: {resolve_device(tcfg.device)}"
         + (f" | {dist.world_size} ranks" if dist.enabled else "")
     )

@@ -16,7 +16,6 @@ import torch
 
 from seqdiff.errors import ConfigError
 from seqdiff.eval.likelihood import LikelihoodResult, evaluate_likelihood, ratio_ci
-from seqdiff.eval.report import hooks
 from seqdiff.eval.report.config import EvalConfig
 from seqdiff.run import Run, load
 
@@ -55,7 +54,7 @@ def heldout_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
         bound, bound_seq, _ = _score(run, cfg, None, device)
         report["likelihood_bound"] = bound.to_dict()
     report["eval_seconds"] = time.perf_counter() - t0
-    units = hooks.eval_units(data, cfg.split, cfg.max_sequences)
+    units = data.eval_units(cfg.split, cfg.max_sequences)
     if units is not None:  # e.g. characters per window for text: the same NELBO in bits per character
         name, counts = units
         r_nats, ci_nats = ratio_ci(bound_seq, counts.double())
@@ -63,8 +62,8 @@ def heldout_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
         report[f"nats_per_{name}"] = {"value": r_nats, "ci95": ci_nats}
         log(f"held-out ({cfg.split}) {r_nats / math.log(2):.4f} ± {ci_nats / math.log(2):.4f} bits/{name} "
             f"({r_nats:.4f} ± {ci_nats:.4f} nats/{name})")
-    ref = hooks.reference(data)
-    unit = hooks.unit(data)
+    ref = data.reference()
+    unit = data.unit
     report["reference"] = ref
     report["unit"] = unit
     log(f"held-out ({cfg.split}) {res.summary(unit)}")
@@ -97,11 +96,11 @@ def baseline_ratio(run: Run, cfg: EvalConfig, per_seq: torch.Tensor, device, log
     r, ci = ratio_ci(per_seq, base_seq)
     out: dict[str, Any] = {"checkpoint": str(base.checkpoint.path), "process": base.process.kind,
                            "likelihood": res.to_dict(), "ratio": r, "ratio_ci95": ci}
-    units = hooks.eval_units(run.data, cfg.split, cfg.max_sequences)
+    units = run.data.eval_units(cfg.split, cfg.max_sequences)
     if units is not None:
         name, counts = units
         b, bci = ratio_ci(base_seq, counts.double())
         out[f"nats_per_{name}"] = {"value": b, "ci95": bci}
-    log(f"baseline ({base.process.kind}, {base.checkpoint.path}): {res.summary(hooks.unit(run.data))}")
+    log(f"baseline ({base.process.kind}, {base.checkpoint.path}): {res.summary(run.data.unit)}")
     log(f"ratio ours / baseline: {r:.4f} ± {ci:.4f} (nats, paired over {res.num_sequences} sequences, 95% CI)")
     return out

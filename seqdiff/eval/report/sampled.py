@@ -13,7 +13,6 @@ from typing import Any, Callable
 import torch
 
 from seqdiff.errors import ConfigError
-from seqdiff.eval.report import hooks
 from seqdiff.eval.report.config import EvalConfig
 from seqdiff.eval.samples import per_sequence_entropy_bits, unigram_entropy_bits
 from seqdiff.run import Run
@@ -28,7 +27,7 @@ def samples_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
         return
     data = run.data
     t0 = time.perf_counter()
-    out = run.generate(n, data.seq_len, hooks.sample_condition(data, n, cfg.seed), seed=cfg.seed,
+    out = run.generate(n, data.seq_len, data.sample_condition(n, cfg.seed), seed=cfg.seed,
                        batch_size=cfg.sample_batch_size)
     stats: dict[str, Any] = {
         "num_samples": n,
@@ -39,7 +38,7 @@ def samples_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
     }
     real, real_valid = next(iter(data.eval_batches(cfg.split, n, n)))[:2]  # (x0, valid[, fixed])
     stats["data_unigram_entropy_bits"] = unigram_entropy_bits(real, real_valid)
-    domain_stats = hooks.score_samples(data, out.tokens)
+    domain_stats = data.score_samples(out.tokens)
     stats.update(domain_stats)
     report["samples"] = stats
     line = f"samples ({n}): unigram entropy {stats['unigram_entropy_bits']:.3f} bits (data {stats['data_unigram_entropy_bits']:.3f})"
@@ -104,7 +103,7 @@ def _sampling_sweep(run: Run, cfg: EvalConfig, judge, log: Log) -> list[dict[str
     data, n, points = run.data, cfg.num_samples, []
     for k in cfg.sampling_steps:
         t0 = time.perf_counter()
-        out = run.generate(n, data.seq_len, hooks.sample_condition(data, n, cfg.seed), seed=cfg.seed,
+        out = run.generate(n, data.seq_len, data.sample_condition(n, cfg.seed), seed=cfg.seed,
                            batch_size=cfg.sample_batch_size, sampler=run.build_sampler({**base, "num_steps": k}))
         res, _ = generative_perplexity(judge, out.tokens, run.domain)
         points.append({"steps": k, "gen_ppl": res.gen_ppl, "gen_ppl_ci95": list(res.gen_ppl_ci95),
