@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.rng import uniform
 from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
 from seqdiff.schedules import LogLinearSchedule, Schedule
 from seqdiff.vocab import VocabSpec

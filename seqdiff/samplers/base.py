@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.rng import uniform
 from seqdiff.vocab import VocabSpec
 
 

@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.rng import uniform
 from seqdiff.samplers.base import Condition, Denoiser
 from seqdiff.vocab import VocabSpec
 

@@ -57,7 +57,7 @@ import math
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.rng import uniform
 from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, sample_categorical
 from seqdiff.samplers.refine import REFINE_MODES, REFINE_SCORES, masked_passes, mh_sweep, remask_sweep
 from seqdiff.schedules import LogLinearSchedule, Schedule

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.rng import uniform
 from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState
 from seqdiff.schedules import Schedule
 from seqdiff.utils.instantiate import check_kwargs, locate

@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from seqdiff.processes.time_sampling import uniform
+from seqdiff.utils.rng import uniform
 from seqdiff.samplers.base import Denoiser, SamplerState, sample_categorical
 
 if TYPE_CHECKING:  # the sampler holds the options; this module holds the kernels
