@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from seqdiff.backbones.base import Backbone, check_inputs
 from seqdiff.backbones.bimamba import BiMamba, BiMambaMixer, TimeEmbedding, _mask, check_time
 from seqdiff.backbones.mamba import RMSNorm, init_weights, padded_vocab
-from seqdiff.vocab import VocabSpec
+from seqdiff.vocab import VocabSpec, reverse_complement  # rc(x)_t = comp(x_{L-1-t}), used below
 
 #: Published sizes (Caduceus / MDLM DNA / Genomic Benchmarks). Parameter counts hold with
 #: :data:`PUBLISHED_VOCAB` (12 ids padded to 16, head tied): 470,702 / 1,934,592 / 7,725,312.
@@ -69,11 +69,6 @@ def complement_ids(vocab_size: int, padded: int, vocab: VocabSpec | None, comple
     if any(not 0 <= c < vocab_size for c in comp) or any(comp[c] != i for i, c in enumerate(comp)):
         raise ValueError(f"{who}: the complement map must be an involution over ids 0..{vocab_size - 1}")
     return torch.tensor(comp + list(range(vocab_size, padded)), dtype=torch.long)
-
-
-def reverse_complement(x: Tensor, comp: Tensor) -> Tensor:
-    """``rc(x)_t = comp(x_{L-1-t})`` for ids ``[B, L]``."""
-    return comp.to(x.device)[x.flip(-1)]
 
 
 def flip_strand(h: Tensor) -> Tensor:
