@@ -15,17 +15,19 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any, Callable
 
 from seqdiff.backbones.base import Backbone
 from seqdiff.errors import ConfigError
-from seqdiff.interop.hf import is_hf_model_dir
+from seqdiff.io.checkpoint import is_hf_model_dir
 from seqdiff.processes.base import Process, ReferenceLoader
 from seqdiff.vocab import VocabSpec
 
 
-def load_reference(path: str, vocab: VocabSpec) -> tuple[Backbone, Process | None]:
+def load_reference(path: str, vocab: VocabSpec, load_run: Callable[[Path], Any]) -> tuple[Backbone, Process | None]:
     """The frozen model at ``path`` and the process that reads it (``None``: the caller's
-    own process, for a bare HF masked LM). Gradients are off."""
+    own process, for a bare HF masked LM); ``load_run`` opens a seqdiff run or checkpoint
+    (:func:`seqdiff.run.load`, handed in by the composition root). Gradients are off."""
     p = Path(path).expanduser()
     if is_hf_model_dir(p):
         from seqdiff.backbones.hf_mlm import HFMaskedLM  # lazy: transformers only when asked for
@@ -33,9 +35,7 @@ def load_reference(path: str, vocab: VocabSpec) -> tuple[Backbone, Process | Non
         net = HFMaskedLM(vocab.size, vocab, path=str(p))
         net.requires_grad_(False)
         return net, None
-    from seqdiff.run import load  # lazy: run.py imports this module
-
-    ref = load(p)
+    ref = load_run(p)
     diff = ref.vocab.describe_difference(vocab)
     if diff:
         raise ConfigError(f"process.ens_entropy: {path} has a different vocabulary ({diff})")
@@ -43,6 +43,6 @@ def load_reference(path: str, vocab: VocabSpec) -> tuple[Backbone, Process | Non
     return ref.model, ref.process
 
 
-def reference_loader(path: str, vocab: VocabSpec) -> ReferenceLoader:
+def reference_loader(path: str, vocab: VocabSpec, load_run: Callable[[Path], Any]) -> ReferenceLoader:
     """A loader of ``path`` for :meth:`Process.bind_reference` (loads nothing yet)."""
-    return partial(load_reference, path, vocab)
+    return partial(load_reference, path, vocab, load_run)

@@ -226,7 +226,7 @@ def build_process(cfg: dict, vocab: VocabSpec, model: Backbone, *, trusted: tupl
     check_contract("process", process, cfg.get("_target_"))
     process.check_backbone(model)
     if process.reference is not None:
-        process.bind_reference(reference_loader(process.reference, vocab))
+        process.bind_reference(reference_loader(process.reference, vocab, load))
     return process
 
 

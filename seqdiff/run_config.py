@@ -6,7 +6,7 @@ A checkpoint fixes what its weights mean, and refuses changes to that by name:
 - ``domain`` and ``backbone``: nothing may change (the vocabulary, the network the weights fit);
 - ``process``: its kind (``_target_``) and ``time_conditioning`` (what the backbone was trained to
   see) are fixed; the evaluation-side keys ``num_steps``, ``estimator``, ``t_min`` and ``schedule``
-  may change, and so may the keys that only shape the training loss (ENS's ``corruption`` and
+  (and SEDD's ``predictor`` and ``mass_conserving``: which sampler's bound) may change, and so may the keys that only shape the training loss (ENS's ``corruption`` and
   ``ens_*``: evaluation masks uniformly whatever they say). See :data:`PROCESS_FREE`.
 
 Everything else starts from the checkpoint's own section, never from the defaults:
@@ -38,6 +38,7 @@ SECTIONS = ("domain", "data", "backbone", "process", "sampler")
 FIXED = ("domain", "backbone")
 #: Process keys a reopened run may change: evaluation-side, or training-loss-only.
 PROCESS_FREE = ("num_steps", "estimator", "t_min", "schedule",
+                "predictor", "mass_conserving",  # SEDD: which sampler's bound, which reading of the scores
                 "corruption", "ens_temperature", "ens_entropy", "ens_groups", "ens_weighting")
 
 

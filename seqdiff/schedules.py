@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -178,3 +179,61 @@ class GeometricSchedule(Schedule):
 
 SCHEDULES = {"loglinear": LogLinearSchedule, "cosine": CosineSchedule, "linear": LinearSchedule,
              "geometric": GeometricSchedule}
+
+
+#: SEDD's predictors on a T-step grid (:class:`StepLaw`).
+PREDICTORS = ("analytic", "euler")
+
+
+@dataclass
+class StepLaw:
+    r"""The grid and per-step reveal law shared by SEDD's samplers and the T-step bound.
+
+    Step ``j`` (``T .. 1``) goes from :math:`t_j` to :math:`t_{j-1}`; a masked position with
+    log mass :math:`\lambda` is revealed with probability :math:`\min(1, c_j e^{\lambda})`
+    and its token drawn from :math:`p_\theta`. This is SEDD's update, normalised:
+
+    ``analytic`` (Tweedie tau-leaping): ``staggered_score * transp_transition`` gives
+        :math:`(e^{d\sigma}-1)s_y` for :math:`y` and :math:`1-(e^{d\sigma}-1)\sum_y s_y` for
+        [MASK], :math:`d\sigma=\sigma_j-\sigma_{j-1}`; with :math:`s=re^\lambda p_\theta`,
+        :math:`c_j=(e^{d\sigma}-1)/(e^{\sigma_j}-1)=(\alpha_{j-1}-\alpha_j)/(1-\alpha_j)=\rho_j`.
+    ``euler``: :math:`\Delta t\,\sigma'(t_j)s_y`, so :math:`c_j=\Delta t\,w(t_j)`.
+
+    SEDD draws from the unnormalised vector with negative entries never chosen, which is
+    the ``min(1, .)`` here. Index 0 is the final time :math:`t_0=t_{min}`.
+    """
+
+    t: Tensor  # [T+1] grid times, t[0] = t_min, t[T] = 1
+    rate: Tensor  # [T+1] masking rate m(t_j) the network is queried at
+    log_c: Tensor  # [T+1] log c_j (index 0 unused)
+    rho: Tensor  # [T+1] Q's reveal probability per step (index 0 unused)
+
+    @classmethod
+    def build(cls, schedule: Schedule, num_steps: int, t_min: float = 0.0, predictor: str = "analytic") -> "StepLaw":
+        if predictor not in PREDICTORS:
+            raise ValueError(f"SEDD: predictor must be one of {PREDICTORS}, got {predictor!r}")
+        if num_steps < 1:
+            raise ValueError(f"SEDD: num_steps must be >= 1, got {num_steps}")
+        if not 0.0 <= t_min < 1.0:
+            raise ValueError(f"SEDD: t_min must be in [0, 1), got {t_min}")
+        j = torch.arange(num_steps + 1, dtype=torch.float64)
+        t = t_min + (1.0 - t_min) * j / num_steps
+        alpha = schedule.alpha(t)
+        rho = torch.zeros_like(t)
+        rho[1:] = (alpha[:-1] - alpha[1:]) / (1.0 - alpha[1:])
+        if predictor == "analytic":
+            c = rho.clone()
+        else:
+            c = torch.zeros_like(t)
+            c[1:] = (t[1:] - t[:-1]) * schedule.weight(t[1:])
+        log_c = torch.log(c)
+        log_c[0] = float("nan")
+        return cls(t=t, rate=1.0 - alpha, log_c=log_c, rho=rho.clamp(0.0, 1.0))
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.t) - 1
+
+    def log_reveal(self, j: int | Tensor, log_mass: Tensor) -> Tensor:
+        """:math:`\\log a_j = \\min(0, \\log c_j + \\lambda)`."""
+        return (self.log_c.to(log_mass.device)[j] + log_mass).clamp(max=0.0)

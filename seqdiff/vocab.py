@@ -82,6 +82,13 @@ class VocabSpec:
         mask[list(self.never_generate)] = True
         return mask
 
+    def log_softmax_allowed(self, logits: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """``log_softmax`` over the last axis in ``dtype`` with zero probability (``-inf``) on
+        the forbidden ids: every model distribution over tokens (SUBS, the AR next token) and,
+        through ``nll_loss``, every cross-entropy against one."""
+        logits = logits.to(dtype).masked_fill(self.forbidden_mask(logits.device), float("-inf"))
+        return torch.log_softmax(logits, dim=-1)
+
     def complement_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
         if self.complement is None:
             raise ValueError("VocabSpec: this vocabulary has no complement map")
@@ -121,6 +128,36 @@ class VocabSpec:
             i = diff[0]
             return f"token {i} is {other.tokens[i]!r}, expected {self.tokens[i]!r}"
         return None
+
+
+def mirror_index(valid: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` index: each real position's mirror among the row's real positions (the
+    ``j``-th real position <-> the ``(n-1-j)``-th); padding maps to itself. An involution."""
+    B, L = valid.shape
+    ar = torch.arange(L, device=valid.device).expand(B, L)
+    rank = valid.long().cumsum(1) - 1  # j for the j-th real position
+    n = valid.sum(1, keepdim=True)
+    # position of the k-th real position: sort real positions first, in order
+    order = torch.where(valid, ar, ar + L).argsort(dim=1)
+    target_rank = (n - 1 - rank).clamp(min=0)
+    mirrored = order.gather(1, target_rank)
+    return torch.where(valid, mirrored, ar)
+
+
+def reverse_complement(x: torch.Tensor, comp: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """:math:`\\mathrm{rc}(x)_i = \\mathrm{comp}(x_{L-1-i})` over ids: ``comp[x]`` read backwards.
+
+    Without ``valid`` the whole last axis is reversed (any leading shape). With a bool
+    ``valid [B, L]`` each row is reversed over its real positions only and padding stays where
+    it is (the general case: a padded row's RC is the RC of its sequence). ``comp`` is the
+    complement permutation over ids (:meth:`VocabSpec.complement_tensor`, or a longer one over
+    padded embedding rows).
+    """
+    comp = comp.to(x.device)
+    if valid is None:
+        return comp[x.flip(-1)]
+    out = comp[x.gather(1, mirror_index(valid))]
+    return torch.where(valid, out, x)
 
 
 def check_ids(ids: torch.Tensor | Sequence[int], vocab: VocabSpec, what: str = "tokens") -> None:

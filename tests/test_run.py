@@ -212,7 +212,7 @@ def test_an_unbound_reference_is_a_clear_error():
 
 
 def test_a_checkpoint_config_json_is_not_mistaken_for_a_hugging_face_model(tmp_path):
-    from seqdiff.interop.hf import is_hf_model_dir
+    from seqdiff.io.checkpoint import is_hf_model_dir
 
     path = _save(build_run(tiny_config()), tmp_path / "ck")
     assert not is_hf_model_dir(path)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from seqdiff.processes.sedd import StepLaw
+from seqdiff.schedules import StepLaw
 from seqdiff.schedules import GeometricSchedule, LogLinearSchedule
 
 T = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)

@@ -11,15 +11,19 @@ tests) and needs no second tokenisation.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from Bio.Seq import reverse_complement as _bio_reverse_complement
 from torch import Tensor
 
+from seqdiff.vocab import reverse_complement as _reverse_complement
+
 
 def reverse_complement_ids(x: Tensor | np.ndarray, complement: Tensor | np.ndarray) -> Tensor | np.ndarray:
-    """``complement[x]`` read backwards along the last axis (torch or numpy)."""
+    """``complement[x]`` read backwards along the last axis (torch or numpy): the core's
+    :func:`seqdiff.vocab.reverse_complement` of whole rows."""
     if isinstance(x, np.ndarray):
-        return np.asarray(complement)[x[..., ::-1]]
-    return complement.to(x.device)[x.flip(-1)]
+        return _reverse_complement(torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64)), torch.as_tensor(complement)).numpy()
+    return _reverse_complement(x, complement)
 
 
 def rc_augment(x: Tensor, valid: Tensor, flip: Tensor, complement: Tensor) -> tuple[Tensor, Tensor]:

@@ -36,15 +36,19 @@ from torch import Tensor, nn
 from seqdiff.backbones.base import Backbone, check_inputs
 from seqdiff.backbones.bimamba import BiMamba, BiMambaMixer, TimeEmbedding, _mask, check_time
 from seqdiff.backbones.mamba import RMSNorm, init_weights, padded_vocab
-from seqdiff.vocab import VocabSpec
+from seqdiff.backbones.presets import resolve
+from seqdiff.vocab import VocabSpec, reverse_complement  # rc(x)_t = comp(x_{L-1-t}), used below
 
 #: Published sizes (Caduceus / MDLM DNA / Genomic Benchmarks). Parameter counts hold with
 #: :data:`PUBLISHED_VOCAB` (12 ids padded to 16, head tied): 470,702 / 1,934,592 / 7,725,312.
+#: The only place they are written (``configs/backbone/caduceus_p{s,h}_d118.yaml`` name ``d118_l4``).
 PRESETS: dict[str, dict[str, int]] = {
     "d118_l4": {"d_model": 118, "n_layers": 4},
     "d256_l4": {"d_model": 256, "n_layers": 4},
     "d256_l16": {"d_model": 256, "n_layers": 16},
 }
+#: The shape without a preset (BiMamba's defaults).
+DEFAULT_SHAPE: dict[str, int] = {"d_model": 128, "n_layers": 4}
 
 #: Caduceus' character tokenizer: [CLS] [SEP] [BOS] [MASK] [PAD] [RESERVED] [UNK] A C G T N.
 PUBLISHED_VOCAB = {
@@ -69,11 +73,6 @@ def complement_ids(vocab_size: int, padded: int, vocab: VocabSpec | None, comple
     if any(not 0 <= c < vocab_size for c in comp) or any(comp[c] != i for i, c in enumerate(comp)):
         raise ValueError(f"{who}: the complement map must be an involution over ids 0..{vocab_size - 1}")
     return torch.tensor(comp + list(range(vocab_size, padded)), dtype=torch.long)
-
-
-def reverse_complement(x: Tensor, comp: Tensor) -> Tensor:
-    """``rc(x)_t = comp(x_{L-1-t})`` for ids ``[B, L]``."""
-    return comp.to(x.device)[x.flip(-1)]
 
 
 def flip_strand(h: Tensor) -> Tensor:
@@ -121,9 +120,7 @@ class RCPSBlock(nn.Module):
 class _Presets:
     @classmethod
     def from_preset(cls, preset: str, vocab_size: int, **kw):
-        if preset not in PRESETS:
-            raise ValueError(f"{cls.__name__}: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-        return cls(vocab_size, **{**PRESETS[preset], **kw})
+        return cls(vocab_size, preset=preset, **kw)
 
 
 class CaduceusPS(_Presets, Backbone):
@@ -133,6 +130,8 @@ class CaduceusPS(_Presets, Backbone):
         vocab: the run's vocabulary; its ``complement`` map is required.
         complement_map: explicit ``comp[id]`` over ``vocab_size`` ids (overrides ``vocab``).
         swap_halves: reproduce the released checkpoints' fused-add-norm half swap.
+        preset: a published size of :data:`PRESETS`; ``d_model`` / ``n_layers`` given (not
+            None) override its numbers (None without a preset: :data:`DEFAULT_SHAPE`).
     """
 
     causal = False
@@ -142,8 +141,8 @@ class CaduceusPS(_Presets, Backbone):
         vocab_size: int,
         vocab: VocabSpec | None = None,
         complement_map: Sequence[int] | None = None,
-        d_model: int = 128,
-        n_layers: int = 4,
+        d_model: int | None = None,
+        n_layers: int | None = None,
         d_state: int = 16,
         d_conv: int = 4,
         expand: int = 2,
@@ -157,8 +156,11 @@ class CaduceusPS(_Presets, Backbone):
         norm_eps: float = 1e-5,
         pad_vocab_multiple: int = 1,
         residual_in_fp32: bool = True,
+        preset: str | None = None,
     ) -> None:
         super().__init__()
+        shape = resolve("CaduceusPS", PRESETS, preset, DEFAULT_SHAPE, d_model=d_model, n_layers=n_layers)
+        d_model, n_layers = shape["d_model"], shape["n_layers"]
         self.vocab_size = vocab_size
         self.time_conditioning = time_conditioning
         V = padded_vocab(vocab_size, pad_vocab_multiple)
@@ -219,6 +221,7 @@ class CaduceusPH(_Presets, BiMamba):
             complement (Caduceus-PH used 0.5).
         conjoin: when to average with the RC pass: ``"eval"`` (in eval mode, the
             published recipe), ``"always"`` (also in training), or ``"never"``.
+        preset: a published size of :data:`PRESETS`, as for :class:`CaduceusPS`.
     """
 
     def __init__(
@@ -229,8 +232,10 @@ class CaduceusPH(_Presets, BiMamba):
         rc_augment: float = 0.5,
         conjoin: str = "eval",
         pad_vocab_multiple: int = 1,
+        preset: str | None = None,
         **kw,
     ) -> None:
+        kw.update(resolve("CaduceusPH", PRESETS, preset, DEFAULT_SHAPE, d_model=kw.get("d_model"), n_layers=kw.get("n_layers")))
         if conjoin not in CONJOIN:
             raise ValueError(f"CaduceusPH: conjoin must be one of {CONJOIN}, got {conjoin!r}")
         if not 0.0 <= rc_augment <= 1.0:

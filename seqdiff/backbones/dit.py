@@ -18,14 +18,18 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from seqdiff.backbones.base import Backbone, check_inputs
+from seqdiff.backbones.presets import resolve
 from seqdiff.backbones.rotary import Rotary, apply_rotary
 
-#: MDLM's model sizes (``configs/model/{tiny,small,medium}.yaml`` there) and ours for CPU.
+#: MDLM's model sizes (``configs/model/{tiny,small,medium}.yaml`` there); the only place they
+#: are written (``configs/backbone/dit_{tiny,small,medium}.yaml`` name them).
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"d_model": 512, "n_layers": 8, "n_heads": 8},
     "small": {"d_model": 768, "n_layers": 12, "n_heads": 12},
     "medium": {"d_model": 1024, "n_layers": 24, "n_heads": 16},
 }
+#: The shape without a preset: CPU-sized (the quickstart).
+DEFAULT_SHAPE: dict[str, int] = {"d_model": 128, "n_layers": 4, "n_heads": 4}
 
 
 class TimestepEmbedder(nn.Module):
@@ -131,7 +135,8 @@ class DiT(Backbone):
 
     Args:
         vocab_size: output/input vocabulary size (from the domain's ``VocabSpec``).
-        d_model, n_layers, n_heads, mlp_ratio: shape; see :data:`PRESETS` for MDLM's.
+        d_model, n_layers, n_heads: shape; None: from ``preset``, else :data:`DEFAULT_SHAPE`.
+        mlp_ratio: MLP width over ``d_model``.
         dropout: residual and attention dropout (MDLM: 0.1; 0 for short CPU runs).
         time_conditioning: build adaLN-Zero modulation from the noise level.
         cond_dim: width of the noise-level embedding.
@@ -140,14 +145,16 @@ class DiT(Backbone):
         gelu: MLP activation, ``erf`` (exact) or ``tanh`` (the approximation MDLM trained with).
         rope_angles: rotary table arithmetic, ``float64`` or ``float32`` (MDLM's; see
             :mod:`seqdiff.backbones.rotary`).
+        preset: a named size of :data:`PRESETS` (MDLM's ``tiny``, ``small``, ``medium``); the
+            shape arguments given (not None) override its numbers (:mod:`seqdiff.backbones.presets`).
     """
 
     def __init__(
         self,
         vocab_size: int,
-        d_model: int = 128,
-        n_layers: int = 4,
-        n_heads: int = 4,
+        d_model: int | None = None,
+        n_layers: int | None = None,
+        n_heads: int | None = None,
         mlp_ratio: int = 4,
         dropout: float = 0.0,
         time_conditioning: bool = False,
@@ -156,8 +163,11 @@ class DiT(Backbone):
         rope_base: float = 10_000.0,
         gelu: str = "erf",
         rope_angles: str = "float64",
+        preset: str | None = None,
     ) -> None:
         super().__init__()
+        shape = resolve("DiT", PRESETS, preset, DEFAULT_SHAPE, d_model=d_model, n_layers=n_layers, n_heads=n_heads)
+        d_model, n_layers, n_heads = shape["d_model"], shape["n_layers"], shape["n_heads"]
         if gelu not in GELUS:
             raise ValueError(f"DiT: gelu must be one of {GELUS}, got {gelu!r}")
         if d_model % n_heads:
@@ -183,9 +193,7 @@ class DiT(Backbone):
 
     @classmethod
     def from_preset(cls, preset: str, vocab_size: int, **kw) -> "DiT":
-        if preset not in PRESETS:
-            raise ValueError(f"DiT: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-        return cls(vocab_size, **{**PRESETS[preset], **kw})
+        return cls(vocab_size, preset=preset, **kw)
 
     def _init_weights(self, n_layers: int) -> None:
         # GPT-2 style: N(0, 0.02), residual projections scaled by 1/sqrt(2 * depth) so the

@@ -65,6 +65,7 @@ from torch import Tensor, nn
 from seqdiff.backbones.base import Backbone, check_inputs
 from seqdiff.backbones.bimamba import _mask
 from seqdiff.backbones.mamba import _CausalConvCPU, _causal_conv, padded_vocab
+from seqdiff.backbones.presets import resolve
 from seqdiff.errors import ConfigError
 
 #: MDLM's DNA table row and the public checkpoints' shapes (``LongSafari/hyenadna-*-seqlen-hf``
@@ -72,6 +73,7 @@ from seqdiff.errors import ConfigError
 #: filter_order 64, emb_dim 5, num_inner_mlps 2, short_filter_order 3). ``mdlm_dna`` is
 #: tiny-1k's shape at MDLM's L = 1024; with HyenaDNA's vocabulary (12 ids padded to 16) it
 #: has 436,096 parameters (tests/backbones/test_hyena.py), 0.7 % above the 433K MDLM reports.
+#: The only place they are written (``configs/backbone/hyenadna.yaml`` names ``mdlm_dna``).
 PRESETS: dict[str, dict[str, int]] = {
     "mdlm_dna": {"d_model": 128, "n_layers": 2, "d_inner": 512, "max_len": 1024},
     "tiny_1k": {"d_model": 128, "n_layers": 2, "d_inner": 512, "max_len": 1026},
@@ -82,6 +84,9 @@ PRESETS: dict[str, dict[str, int]] = {
     "medium_450k": {"d_model": 256, "n_layers": 8, "d_inner": 1024, "max_len": 450002},
     "large_1m": {"d_model": 256, "n_layers": 8, "d_inner": 1024, "max_len": 1000002},
 }
+
+#: The shape without a preset (``d_inner`` None: ``4 * d_model``).
+DEFAULT_SHAPE: dict[str, int | None] = {"d_model": 128, "n_layers": 2, "d_inner": None, "max_len": 1024}
 
 #: HyenaDNA's CharacterTokenizer: [CLS] [SEP] [BOS] [MASK] [PAD] [RESERVED] [UNK], then A C G T N.
 PUBLISHED_VOCAB = {"vocab_size": 12, "pad_vocab_multiple": 8}
@@ -267,9 +272,11 @@ class HyenaDNA(Backbone):
 
     Args:
         vocab_size: number of token ids (the domain's ``VocabSpec.size``).
-        d_model, n_layers: width and depth (MDLM's DNA row: 128, 2; see :data:`PRESETS`).
-        d_inner: MLP hidden width (default ``4 * d_model``).
+        d_model, n_layers: width and depth (MDLM's DNA row: preset ``mdlm_dna``).
+        d_inner: MLP hidden width (None without a preset: ``4 * d_model``).
         max_len: positions the implicit filters are defined on (the longest input).
+        (``d_model``, ``n_layers``, ``d_inner``, ``max_len`` None: from ``preset``, else
+        :data:`DEFAULT_SHAPE`.)
         order: Hyena recurrence depth ``N`` (2: two gates, one long filter).
         filter_order: width of the filter MLP; emb_dim: positional features (odd, >= 3);
         num_inner_mlps: hidden layers of the filter MLP; short_filter_order: short conv length.
@@ -280,6 +287,8 @@ class HyenaDNA(Backbone):
             ``vocab_size`` ids only.
         tie_embeddings: LM head weight = embedding table (HyenaDNA trains them tied).
         causal, time_conditioning: must be True / False (HyenaDNA is a causal LM).
+        preset: a shape of :data:`PRESETS` (the public checkpoints'); the shape arguments
+            given (not None) override its numbers.
     """
 
     causal = True
@@ -288,10 +297,10 @@ class HyenaDNA(Backbone):
     def __init__(
         self,
         vocab_size: int,
-        d_model: int = 128,
-        n_layers: int = 2,
+        d_model: int | None = None,
+        n_layers: int | None = None,
         d_inner: int | None = None,
-        max_len: int = 1024,
+        max_len: int | None = None,
         order: int = 2,
         filter_order: int = 64,
         emb_dim: int = 5,
@@ -305,8 +314,12 @@ class HyenaDNA(Backbone):
         tie_embeddings: bool = True,
         causal: bool = True,
         time_conditioning: bool = False,
+        preset: str | None = None,
     ) -> None:
         super().__init__()
+        shape = resolve("HyenaDNA", PRESETS, preset, DEFAULT_SHAPE, d_model=d_model, n_layers=n_layers,
+                        d_inner=d_inner, max_len=max_len)
+        d_model, n_layers, d_inner, max_len = shape["d_model"], shape["n_layers"], shape["d_inner"], shape["max_len"]
         if not causal:
             raise ConfigError("HyenaDNA: only the causal (autoregressive) model is implemented; use process=ar")
         if time_conditioning:
@@ -337,9 +350,7 @@ class HyenaDNA(Backbone):
 
     @classmethod
     def from_preset(cls, preset: str, vocab_size: int, **kw) -> "HyenaDNA":
-        if preset not in PRESETS:
-            raise ConfigError(f"HyenaDNA: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-        return cls(vocab_size, **{**PRESETS[preset], **kw})
+        return cls(vocab_size, preset=preset, **kw)
 
     def _init_weights(self, n_layers: int) -> None:
         # HyenaDNA's (GPT-2's): every Linear (the filter MLPs too) and the embedding N(0, 0.02),

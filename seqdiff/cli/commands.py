@@ -219,10 +219,8 @@ def data_condition(exp: Run, n: int, seed: int):
     """Padded data (text in pad mode, whole records) conditions unconditional samples on
     lengths drawn from the data. Sampling must not need the corpus, so if the data cannot
     be opened here (moved files), samples are full length and a note says so."""
-    from seqdiff.eval.report import hooks
-
     try:
-        return hooks.sample_condition(exp.data, n, seed)
+        return exp.data.sample_condition(n, seed)
     except (SeqdiffError, OSError) as e:
         print(f"note: sampling at full length; the run's data is not readable here ({e})", file=sys.stderr)
         return None

@@ -39,28 +39,38 @@ def config_dir() -> Path:
     )
 
 
+def _registered_commands() -> dict:
+    """``seqdiff NAME`` commands that installed packages register (:mod:`seqdiff.registry`);
+    the built-in commands win over a registered one of the same name."""
+    from seqdiff.registry import entries
+
+    builtin = {*COMMANDS, "import", "export"}
+    return {name: ep for name, ep in entries("seqdiff.commands").items() if name not in builtin}
+
+
 def _usage() -> str:
+    from seqdiff.registry import summary
+
     root = config_dir()
     groups = []
     for d in sorted(p for p in root.rglob("*") if p.is_dir()):
         opts = sorted(f.stem for f in d.glob("*.yaml"))
         if opts:
             groups.append(f"  {d.relative_to(root).as_posix():<18} {', '.join(opts)}")
+    registered = [f"  {name:<8} {summary(ep)}" for name, ep in _registered_commands().items()]
     return "\n".join(
         [
             "usage: seqdiff {train,sample,eval} [group=option ...] [key=value ...] [--debug]",
-            "       seqdiff download hg38 --dir DIR [--source URL_OR_DIR]",
-            "       seqdiff tokenizer train --corpus PATH --kind bpe --vocab-size N --out DIR",
             "       seqdiff import hf_dir=PATH out=DIR [tokenizer=DIR]   |   seqdiff export checkpoint=RUN out=DIR",
+            "       seqdiff COMMAND --help   (the commands installed packages register, below)",
             "",
             "commands:",
             "  train    train a model (no arguments: the quickstart on a synthetic DNA source)",
             "  sample   draw sequences from a run: seqdiff sample checkpoint=RUN_DIR num_samples=8",
             "  eval     NELBO with confidence intervals and sample statistics: seqdiff eval checkpoint=RUN_DIR",
-            "  download fetch a dataset (resumable, verified): seqdiff download hg38 --dir data/hg38",
-            "  tokenizer train a text tokenizer once and reuse it: seqdiff tokenizer train --corpus input.txt --out tok",
             "  import   a public checkpoint (MDLM-OWT, Caduceus, HyenaDNA) as a run: seqdiff import hf_dir=PATH out=runs/NAME",
             "  export   a DiT / Caduceus run in the public layout: seqdiff export checkpoint=RUN out=DIR",
+            *registered,
             "",
             "config groups (in " + str(root) + "):",
             *groups,
@@ -71,7 +81,19 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from seqdiff.errors import SeqdiffError
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except SeqdiffError as e:  # e.g. a command registered twice by two installed packages
+        if "--debug" in argv:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
@@ -81,21 +103,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqdiff {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
-    if command == "download":  # plain argparse, no Hydra; located like a config _target_
-        from seqdiff.utils.instantiate import locate
-
-        return locate("seqdiff_recipes.dna.download.main", section="download")(rest)
-    if command == "tokenizer":  # plain argparse too (recipes/text/cli.py)
-        from seqdiff.utils.instantiate import locate
-
-        return locate("seqdiff_recipes.text.cli.main", section="tokenizer")(rest)
     if command in ("import", "export"):  # key=value arguments, no Hydra job (seqdiff/cli/interop.py)
         from seqdiff.cli.interop import main as interop_main
 
         return interop_main(command, rest)
     if command not in COMMANDS:
-        print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}, download, tokenizer, "
-              "import, export", file=sys.stderr)
+        registered = _registered_commands()
+        if command in registered:  # plain argparse, no Hydra (e.g. seqdiff download, seqdiff tokenizer)
+            from seqdiff.registry import load
+
+            return load("seqdiff.commands", command, section=f"seqdiff {command}")(rest)
+        print(f"error: unknown command {command!r}; choose one of {', '.join([*COMMANDS, 'import', 'export', *registered])}",
+              file=sys.stderr)
         return 2
     debug = "--debug" in rest
     rest = [a for a in rest if a != "--debug"]

@@ -2,10 +2,11 @@
 
 A protocol turns the composed ``data`` section (e.g. ``data=text data.corpus.path=FILE``) into
 the data source the protocol prescribes; the evaluator is unchanged. The row length is the
-checkpoint's trained ``data.seq_len`` (MDLM-OWT: 1024).
+checkpoint's trained ``data.seq_len`` (MDLM-OWT: 1024). Protocols are what installed packages
+register in the ``seqdiff.protocols`` entry point group (:mod:`seqdiff.registry`):
 
-- ``mdlm_zero_shot``: MDLM's zero-shot likelihood rows (``recipes/text/zero_shot.py``); the
-  detokeniser is ``eval.protocol_dataset`` (``auto``: from the file name).
+- ``mdlm_zero_shot`` (the text recipe, ``recipes/text/zero_shot.py``): MDLM's zero-shot
+  likelihood rows; the detokeniser is ``eval.protocol_dataset`` (``auto``: from the file name).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from seqdiff import registry
 from seqdiff.errors import ConfigError
 from seqdiff.eval.report import EvalConfig
 from seqdiff.run_config import reconfigure
-from seqdiff.utils.instantiate import locate
 
-PROTOCOLS = {"mdlm_zero_shot": "seqdiff_recipes.text.zero_shot.protocol_data"}
+GROUP = "seqdiff.protocols"
 
 
 def apply_protocol(exp: Any, ev: EvalConfig, *, num_samples_given: bool) -> EvalConfig:
@@ -27,11 +28,12 @@ def apply_protocol(exp: Any, ev: EvalConfig, *, num_samples_given: bool) -> Eval
     name = ev.protocol
     if not name:
         return ev
-    if name not in PROTOCOLS:
-        raise ConfigError(f"eval.protocol={name!r}: unknown; choose one of {', '.join(sorted(PROTOCOLS))}")
+    known = registry.names(GROUP)
+    if name not in known:
+        raise ConfigError(f"eval.protocol={name!r}: unknown; choose one of {', '.join(known) or '(none is registered)'}")
     trained = (exp.checkpoint.config.get("data") if exp.checkpoint is not None else None) or exp.config.get("data") or {}
     seq_len = int(trained.get("seq_len") or 1024)
-    data = locate(PROTOCOLS[name], section="eval.protocol")(
+    data = registry.load(GROUP, name, section="eval.protocol")(
         dict(exp.config.get("data") or {}), dataset=ev.protocol_dataset, seq_len=seq_len)
     reconfigure(exp, {**exp.config, "data": data})
     ev = dataclasses.replace(ev, protocol=None)

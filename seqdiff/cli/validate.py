@@ -149,7 +149,7 @@ RANGES: dict[str, Range] = {
     "data.corpus.split_fractions": number(0, 1, each=True),
     "data.seed": SEED,
     # ---- backbone (configs/backbone)
-    "backbone.d_model": COUNT,
+    "backbone.d_model": COUNT,  # or null with a backbone.preset (FROM_PRESET below)
     "backbone.n_layers": COUNT,
     "backbone.n_heads": COUNT,
     "backbone.mlp_ratio": COUNT,
@@ -181,16 +181,29 @@ RANGES: dict[str, Range] = {
 }
 
 
+#: Shape keys a backbone with named sizes fills from its ``preset`` when they are null
+#: (seqdiff/backbones/presets.py, e.g. ``backbone=dit_small``): null is accepted for them only
+#: when ``backbone.preset`` names a size.
+FROM_PRESET = ("backbone.d_model", "backbone.n_layers", "backbone.n_heads")
+
+
 def check_arguments(cfg: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> None:
     """Raise a one-line :class:`ConfigError` for the first value of ``cfg`` (the composed
     configuration as plain containers) outside its key's range; keys under a section in
     ``skip`` are not checked (e.g. ``backbone`` at sample time: the checkpoint fixes it)."""
+    preset = _lookup(cfg, "backbone.preset")[1]
     for key, rule in RANGES.items():
         if key.split(".")[0] in skip:
             continue
         found, value = _lookup(cfg, key)
-        if found:
-            check(key, value, rule)
+        if not found:
+            continue
+        if value is None and key in FROM_PRESET:
+            if preset is not None:
+                continue
+            raise ConfigError(f"{key}: expected {rule.describe()}, got None (null takes the size from "
+                              "backbone.preset, which is not set)")
+        check(key, value, rule)
 
 
 def check(key: str, value: Any, rule: Range) -> Any:

@@ -1,8 +1,9 @@
 """Generative perplexity: how likely an autoregressive judge finds generated samples.
 
 The judge is a seqdiff AR run (:class:`SeqdiffJudge`, e.g. the matched AR baseline
-trained on the same corpus) or any object with the same three methods, such as
-``seqdiff_recipes.text.metrics.HFCausalJudge`` for a local Hugging Face causal LM.
+trained on the same corpus) or any object with the same three methods, such as the judge
+registered as ``hf_causal_lm`` (:mod:`seqdiff.registry`; the text recipe's
+``seqdiff_recipes.text.metrics.HFCausalJudge``) for a local Hugging Face causal LM.
 
 * **Retokenization.** When the judge's vocabulary is the samples' own, the tokens are
   scored as they are. Otherwise each sample is decoded to text with the samples' domain
@@ -246,18 +247,20 @@ def per_sequence_entropy_bits_list(rows: Sequence[Tensor]) -> float:
     return sum(vals) / len(vals) if vals else 0.0
 
 
-def load_judge(path: str, *, device=None, batch_size: int = 32, trusted_hf_factory: str = "seqdiff_recipes.text.metrics.HFCausalJudge") -> Judge:
+def load_judge(path: str, *, device=None, batch_size: int = 32, hf_judge: str = "hf_causal_lm") -> Judge:
     """A seqdiff AR run/checkpoint, or a local Hugging Face causal-LM directory.
 
-    The HF judge lives in the text recipe (the core never imports transformers); it is
-    located by name like any config ``_target_``.
+    The HF judge is the one an installed package registers as ``hf_judge`` in the
+    ``seqdiff.judges`` entry point group (the text recipe registers ``hf_causal_lm``; the
+    core never imports transformers).
     """
     from pathlib import Path
 
-    from seqdiff.interop.hf import is_hf_model_dir
-    from seqdiff.utils.instantiate import locate
+    from seqdiff.io.checkpoint import is_hf_model_dir
+    from seqdiff.registry import load
 
     p = Path(path).expanduser()
-    if is_hf_model_dir(p):
-        return locate(trusted_hf_factory, section="eval.judge")(str(p), device=device, batch_size=batch_size)
+    if is_hf_model_dir(p):  # a seqdiff checkpoint's config.json has no model_type
+        factory = load("seqdiff.judges", hf_judge, section=f"eval.judge={p} (a Hugging Face model directory)")
+        return factory(str(p), device=device, batch_size=batch_size)
     return SeqdiffJudge.from_path(str(p), device=device, batch_size=batch_size)

@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from seqdiff.errors import CheckpointError
+from seqdiff.io.checkpoint import is_hf_model_dir  # noqa: F401  (re-exported: the format test lives with the checkpoint format)
 
 CONFIG = "config.json"
 SAFETENSORS = "model.safetensors"
@@ -51,17 +52,6 @@ def read_json(path: Path, what: str = "JSON object") -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a {what}, found a JSON {type(obj).__name__}")
     return obj
-
-
-def is_hf_model_dir(path: str | Path) -> bool:
-    """Whether ``path`` is a Hugging Face model directory: a ``config.json`` naming a
-    ``model_type`` (a seqdiff checkpoint's ``config.json`` has none). Never raises."""
-    f = Path(path).expanduser() / CONFIG
-    try:
-        obj = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return isinstance(obj, dict) and "model_type" in obj
 
 
 def read_config(hf_dir: str | Path) -> dict[str, Any]:

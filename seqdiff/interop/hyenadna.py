@@ -58,6 +58,7 @@ from typing import Any
 
 import torch
 
+from seqdiff import registry
 from seqdiff.errors import CheckpointError, ConfigError, SeqdiffError
 from seqdiff.interop.hf_dir_hyena import read_config, read_hf_directory
 from seqdiff.vocab import VocabSpec
@@ -69,9 +70,9 @@ HF_ID = {t: i for i, t in enumerate(HF_TOKENS)}
 #: seqdiff token -> HyenaDNA token where the names differ.
 ALIASES = {"[EOS]": "[SEP]"}
 
-#: configs/domain/dna.yaml as a plain dict (the core reads no YAML).
+#: configs/domain/dna.yaml as a plain dict (the core reads no YAML), less its ``_target_``: the
+#: domain registered as ``dna`` (:mod:`seqdiff.registry`, group ``seqdiff.domain_classes``).
 DNA_DOMAIN: dict[str, Any] = {
-    "_target_": "seqdiff_recipes.dna.DNADomain",
     "name": "dna",
     "alphabet": "ACGTN",
     "uppercase": True,
@@ -303,13 +304,20 @@ def map_state(tensors: dict[str, torch.Tensor], s: HyenaShape, rows: list[int], 
     return {k: v.contiguous() for k, v in out.items()}
 
 
+def default_domain() -> dict[str, Any]:
+    """:data:`DNA_DOMAIN` with the ``_target_`` of the registered ``dna`` domain."""
+    return {"_target_": registry.target("seqdiff.domain_classes", "dna", section="HyenaDNA import: domain"), **DNA_DOMAIN}
+
+
 def run_config(s: HyenaShape, seq_len: int, domain: dict, tie: bool) -> dict[str, Any]:
     """The resolved config of the imported run (what ``config.json`` of a trained run holds)."""
+    # The model was trained on hg38; evaluate it on real DNA with data=fasta data.fasta=... (the
+    # data source registered as ``fasta``).
+    fasta = registry.target("seqdiff.data_sources", "fasta", section="HyenaDNA import: data")
     return {
         "seed": 0,
         "domain": domain,
-        # The model was trained on hg38; evaluate it on real DNA with data=fasta data.fasta=... .
-        "data": {"_target_": "seqdiff_recipes.dna.FastaData", "fasta": None, "seq_len": int(seq_len), "seed": 0},
+        "data": {"_target_": fasta, "fasta": None, "seq_len": int(seq_len), "seed": 0},
         "backbone": {
             "_target_": "seqdiff.backbones.HyenaDNA",
             "d_model": s.d_model,
@@ -344,7 +352,7 @@ def import_hyenadna(hf_dir: str | Path, out_dir: str | Path, *, seq_len: int | N
         out_dir: new run directory (must not hold a checkpoint yet).
         seq_len: the run's ``data.seq_len`` -- default sampling length and a judge's context;
             default ``max_seq_len - 2`` (HyenaDNA's ``l_max`` counts two special tokens).
-        domain: seqdiff domain config (default :data:`DNA_DOMAIN`, i.e. ``configs/domain/dna.yaml``).
+        domain: seqdiff domain config (default :func:`default_domain`, i.e. ``configs/domain/dna.yaml``).
 
     Returns the run directory; ``seqdiff.load(out_dir)`` opens it.
     """
@@ -367,7 +375,7 @@ def import_hyenadna(hf_dir: str | Path, out_dir: str | Path, *, seq_len: int | N
     emb_key = PREFIX + "embeddings.word_embeddings.weight"
     head_stored = "lm_head.weight" in src.tensors
     tie = s.tie or (head_stored and torch.equal(src.tensors["lm_head.weight"], src.tensors[emb_key]))
-    domain = dict(domain or DNA_DOMAIN)
+    domain = dict(domain or default_domain())
     cfg = run_config(s, seq_len, domain, tie)
     exp = build_run(cfg)
     rows = token_rows(exp.vocab)

@@ -71,6 +71,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqdiff.backbones.dit import DEFAULT_SHAPE, PRESETS
+from seqdiff.backbones.presets import resolve
 from seqdiff.errors import CheckpointError
 from seqdiff.interop.hf import Tensors, config_value
 from seqdiff.vocab import VocabSpec
@@ -258,6 +260,12 @@ def seq_len(hf: dict[str, Any], config_file: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- export
+def dit_shape(backbone: dict[str, Any]) -> dict[str, int]:
+    """The run's DiT shape with its ``preset`` applied (a run config may leave sizes null)."""
+    keys = {k: backbone.get(k) for k in DEFAULT_SHAPE}
+    return resolve("DiT", PRESETS, backbone.get("preset"), DEFAULT_SHAPE, **keys)
+
+
 def from_seqdiff(backbone: dict[str, Any], state: dict[str, Tensor], vocab: VocabSpec, length: int,
                  where: str, domain: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """``(config.json, tensors)`` in MDLM's layout for a seqdiff DiT run; see the module docstring."""
@@ -273,7 +281,7 @@ def from_seqdiff(backbone: dict[str, Any], state: dict[str, Tensor], vocab: Voca
     V = vocab.size - 1
     _check_vocab(vocab, V, where)
     D = state["embed.weight"].shape[1]
-    H = int(backbone.get("n_heads", 4))
+    H = int(dit_shape(backbone)["n_heads"])
     hd = D // H
     C = int(backbone.get("cond_dim", 128))
     n = sum(1 for k in state if k.endswith(".qkv.weight"))

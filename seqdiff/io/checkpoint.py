@@ -17,13 +17,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from seqdiff.domains import Domain
 from seqdiff.errors import CheckpointError
 from seqdiff.utils.io import atomic_write_json, atomic_write_text, fsync_dir, sha256_file
 from seqdiff.io.state import flatten_state, unflatten_state
@@ -32,6 +31,15 @@ from seqdiff.vocab import VocabSpec
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 ARTIFACTS = "artifacts"  # domain files (tokenizer, ...) saved inside the checkpoint
+
+
+class Artifacts(Protocol):
+    """What the checkpoint writer reads of a domain (:class:`seqdiff.domains.Domain` has it):
+    whether it has files of its own, and how to write them into a directory."""
+
+    uses_artifacts: bool
+
+    def save_artifacts(self, directory: Path) -> None: ...
 
 
 @dataclass
@@ -118,7 +126,7 @@ def save_checkpoint(
     states: dict[str, Any] | None = None,
     meta: dict | None = None,
     keep_last: int | None = 2,
-    artifacts: Domain | None = None,
+    artifacts: Artifacts | None = None,
 ) -> Path:
     """Write ``root/step-XXXXXXXX`` atomically and point ``root/latest`` at it.
 
@@ -263,3 +271,14 @@ def latest_valid_checkpoint(root: str | os.PathLike) -> tuple[Checkpoint | None,
         except CheckpointError as e:
             problems.append(str(e))
     return None, problems
+
+
+def is_hf_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a Hugging Face model directory: a ``config.json`` naming a
+    ``model_type`` (a seqdiff checkpoint's ``config.json`` has none). Never raises."""
+    f = Path(path).expanduser() / "config.json"
+    try:
+        obj = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(obj, dict) and "model_type" in obj

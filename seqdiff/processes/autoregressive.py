@@ -68,9 +68,7 @@ class AutoregressiveProcess(Process):
         """Per-position :math:`\\log p(x_i | x_{<i})` distributions ``[B, L, V]`` (only the
         valid positions' are meaningful; each reads the valid tokens before it)."""
         x_in, visible = self.inputs(x0, valid)
-        logits = model(x_in, None, visible)
-        logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
-        return torch.log_softmax(logits, dim=-1)
+        return self.vocab.log_softmax_allowed(model(x_in, None, visible))
 
     def loss(
         self,
@@ -90,8 +88,7 @@ class AutoregressiveProcess(Process):
         targets = valid if fixed is None else valid & ~fixed.bool()
         x_in, visible = self.inputs(x0, valid)
         logits = model(x_in, None, visible, output_mask=targets)
-        logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
-        ce = F.cross_entropy(logits, x0[targets], reduction="none")
+        ce = F.nll_loss(self.vocab.log_softmax_allowed(logits), x0[targets], reduction="none")
         rows = targets.nonzero(as_tuple=True)[0]
         nll = torch.zeros(x0.shape[0], dtype=ce.dtype, device=x0.device).index_add(0, rows, ce)
         num_tokens = targets.sum(1)
@@ -139,8 +136,7 @@ class ARDenoiser:
         self._cache = None
 
     def _log_softmax(self, logits: Tensor) -> Tensor:
-        logits = logits.float().masked_fill(self.process.vocab.forbidden_mask(logits.device), float("-inf"))
-        return torch.log_softmax(logits, dim=-1)
+        return self.process.vocab.log_softmax_allowed(logits)
 
     def __call__(self, x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
         x_in, visible = self.process.inputs(x_t, valid)

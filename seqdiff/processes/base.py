@@ -191,7 +191,7 @@ class Process(ABC):
         if self._reference_loader is None:
             raise ConfigError(
                 f"process: the reference model {self.reference!r} cannot be loaded: no loader was bound "
-                "(build the process with seqdiff.run.build_run / build_process, or call process.bind_reference)"
+                "(a run built with build_run binds one; or call process.bind_reference)"
             )
         net, proc = self._reference_loader()
         return net, (self if proc is None else proc)

@@ -180,8 +180,7 @@ class MaskedDiffusion(Process):
     def subs_log_probs(self, logits: Tensor, x_t: Tensor | None = None) -> Tensor:
         """SUBS: log-softmax with zero mass on forbidden ids; with ``x_t``, unmasked
         positions carry their token over (a point mass)."""
-        logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
-        logp = torch.log_softmax(logits, dim=-1)
+        logp = self.vocab.log_softmax_allowed(logits)
         if x_t is not None:
             keep = x_t != self.vocab.mask_id
             point = torch.full_like(logp, float("-inf")).scatter_(-1, x_t.unsqueeze(-1), 0.0)
@@ -222,8 +221,7 @@ class MaskedDiffusion(Process):
         """Per-sequence :math:`\\sum_{i\\ \\mathrm{masked}} -\\log p_\\theta(x_0^i|x_t)` (nats)."""
         masked = (x_t == self.vocab.mask_id) & valid
         logits = model(x_t, self.model_time(rate) if rate is not None else None, valid, output_mask=masked)
-        logits = logits.float().masked_fill(self.vocab.forbidden_mask(logits.device), float("-inf"))
-        ce = F.cross_entropy(logits, x0[masked], reduction="none")
+        ce = F.nll_loss(self.vocab.log_softmax_allowed(logits), x0[masked], reduction="none")
         rows = masked.nonzero(as_tuple=True)[0]
         return torch.zeros(x0.shape[0], dtype=ce.dtype, device=x0.device).index_add(0, rows, ce)
 

@@ -41,32 +41,10 @@ from torch import Tensor
 from seqdiff.samplers.base import Condition, Denoiser, Sampler, SamplerState, SamplingContext
 from seqdiff.utils.instantiate import check_kwargs, locate
 from seqdiff.utils.random import uniform
-from seqdiff.vocab import VocabSpec
+from seqdiff.vocab import VocabSpec, mirror_index, reverse_complement
 
 MODES = ("average", "strand", "both")
 COMBINE = ("logits", "probs")
-
-
-def mirror_index(valid: Tensor) -> Tensor:
-    """``[B, L]`` index: each real position's mirror among the row's real positions (the
-    ``j``-th real position <-> the ``(n-1-j)``-th); padding maps to itself. An involution."""
-    B, L = valid.shape
-    ar = torch.arange(L, device=valid.device).expand(B, L)
-    rank = valid.long().cumsum(1) - 1  # j for the j-th real position
-    n = valid.sum(1, keepdim=True)
-    # position of the k-th real position: sort real positions first, in order
-    order = torch.where(valid, ar, ar + L).argsort(dim=1)
-    target_rank = (n - 1 - rank).clamp(min=0)
-    mirrored = order.gather(1, target_rank)
-    return torch.where(valid, mirrored, ar)
-
-
-def reverse_complement(x: Tensor, comp: Tensor, valid: Tensor | None = None) -> Tensor:
-    """``rc(x)`` of each row of ids ``x [B, L]`` over its real positions (padding stays)."""
-    valid = torch.ones_like(x, dtype=torch.bool) if valid is None else valid
-    idx = mirror_index(valid)
-    out = comp.to(x.device)[x.gather(1, idx)]
-    return torch.where(valid, out, x)
 
 
 class RCSymmetricDenoiser:
@@ -83,7 +61,7 @@ class RCSymmetricDenoiser:
         comp = self.comp.to(x_t.device)
         lp = self.denoiser(x_t, rate, valid, positions)
         idx = mirror_index(valid)
-        x_rc = torch.where(valid, comp[x_t.gather(1, idx)], x_t)
+        x_rc = reverse_complement(x_t, comp, valid)
         pos_rc = positions.gather(1, idx)
         lp_rc = self.denoiser(x_rc, rate, valid, pos_rc)
         # rc-frame site (b, j) is original site (b, idx[b, j]); bring rows into the
@@ -185,7 +163,7 @@ class RCSymmetricSampler(Sampler):
         idx = mirror_index(valid)
         comp = self.comp.to(cond.tokens.device)
         f = flip.unsqueeze(1)
-        tokens = torch.where(f & valid, comp[cond.tokens.gather(1, idx)], cond.tokens)
+        tokens = torch.where(f, reverse_complement(cond.tokens, comp, valid), cond.tokens)
         fixed = torch.where(f, cond.fixed.gather(1, idx), cond.fixed)
         inner = self.inner.start(num_samples, length, Condition(tokens, fixed, cond.valid), generator=generator, device=device)
         state = RCSymmetricState.extend(inner, inner=inner, flip=flip, index=idx)

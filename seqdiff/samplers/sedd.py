@@ -30,9 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from seqdiff.processes.sedd import PREDICTORS, StepLaw
 from seqdiff.samplers.base import Denoiser, Sampler, SamplerState, SamplingContext, sample_categorical
-from seqdiff.schedules import LogLinearSchedule, Schedule
+from seqdiff.schedules import PREDICTORS, LogLinearSchedule, Schedule, StepLaw
 from seqdiff.utils.random import uniform
 from seqdiff.vocab import VocabSpec
 

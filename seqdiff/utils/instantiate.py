@@ -17,7 +17,16 @@ from typing import Any, Iterable, Union
 
 from seqdiff.errors import ConfigError, SeqdiffError
 
-TRUSTED_PREFIXES = ("seqdiff.", "seqdiff_recipes.")
+
+def __getattr__(name: str) -> Any:
+    """``TRUSTED_PREFIXES``: ``seqdiff.`` and the packages registered as trusted
+    (:func:`seqdiff.registry.trusted_prefixes`), read when first asked for (PEP 562), so that
+    importing this module reads no package metadata."""
+    if name == "TRUSTED_PREFIXES":
+        from seqdiff.registry import trusted_prefixes
+
+        return trusted_prefixes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def locate(path: str, *, section: str = "config", trusted: Iterable[str] | None = None) -> Any:

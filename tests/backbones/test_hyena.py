@@ -196,10 +196,16 @@ def test_too_long_input_is_refused():
 
 
 def test_backbone_yaml_is_the_mdlm_preset():
+    """The YAML names the preset (the shape is written once, in PRESETS) and builds exactly it."""
     yaml = OmegaConf.load(config_dir() / "backbone" / "hyenadna.yaml")
-    p = PRESETS["mdlm_dna"]
-    assert (yaml.d_model, yaml.n_layers, yaml.d_inner) == (p["d_model"], p["n_layers"], p["d_inner"])
+    assert yaml.preset == "mdlm_dna" and yaml.d_model is None and yaml.n_layers is None and yaml.d_inner is None
     assert yaml.causal is True and yaml.tie_embeddings is True
+    kw = {k: v for k, v in OmegaConf.to_container(yaml, resolve=True).items() if k != "_target_"}
+    with torch.device("meta"):
+        built, preset = HyenaDNA(7, **kw), HyenaDNA.from_preset("mdlm_dna", 7)
+    p = PRESETS["mdlm_dna"]
+    assert built.embedding.weight.shape[1] == p["d_model"] and len(built.layers) == p["n_layers"]
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in preset.state_dict().items()}
 
 
 def test_cli_trains_hyenadna_with_the_ar_process(tmp_path, capsys):

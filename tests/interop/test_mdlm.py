@@ -181,6 +181,18 @@ def test_erf_dit_export_records_its_activation():
     assert state_equal(dict(model.state_dict()), sd2) == []
 
 
+def test_export_of_a_preset_sized_run_reads_the_heads_from_the_preset():
+    """A run trained with backbone=dit_tiny stores ``preset: tiny`` and null sizes; the export
+    takes n_heads from the preset (it would have been int(None))."""
+    model = DiT(VOCAB.size, preset="tiny", n_layers=1)
+    backbone = {"_target_": "seqdiff.backbones.DiT", "preset": "tiny", "d_model": None, "n_layers": 1, "n_heads": None}
+    hf, tensors = mdlm.from_seqdiff(backbone, model.state_dict(), VOCAB, 32, "run")
+    assert (hf["n_heads"], hf["hidden_dim"], hf["n_blocks"]) == (8, 512, 1)
+    backbone2, sd2 = mdlm.to_seqdiff(hf, tensors, VOCAB, F, C)
+    assert (backbone2["n_heads"], backbone2["d_model"]) == (8, 512)
+    assert state_equal(dict(model.state_dict()), sd2) == []
+
+
 def _msg(cfg, state, vocab=VOCAB) -> str:
     with pytest.raises(CheckpointError) as e:
         mdlm.to_seqdiff(cfg, state, vocab, F, C)
