@@ -405,7 +405,7 @@ class FastaData:
         self.memorisation_max_bases = int(max_bases)
         self.memorisation_k = int(k)
         self._memo_index: TrainingIndex | None = None
-        self._motifs: list | None = None
+        self._motifs: motifs.MotifScanner | None = None
 
     def memorisation_index(self) -> TrainingIndex | None:
         """The k-mer index over the training intervals (built once, streaming through pyfaidx;
@@ -418,9 +418,12 @@ class FastaData:
                                                         k=self.memorisation_k)
         return self._memo_index
 
-    def motif_set(self) -> list:
+    def motif_scanner(self) -> motifs.MotifScanner | None:
+        """The motifs of ``motifs_file`` prepared for scanning (thresholds computed once)."""
+        if not self.motifs_file:
+            return None
         if self._motifs is None:
-            self._motifs = motifs.load_motifs(self.motifs_file) if self.motifs_file else []
+            self._motifs = motifs.MotifScanner(motifs.load_motifs(self.motifs_file), pvalue=self.motif_pvalue)
         return self._motifs
 
     def reference_sets(self, n: int) -> tuple[Tensor, Tensor]:
@@ -466,5 +469,5 @@ class FastaData:
             out["memorisation_real"] = index.summary(ref_b)
             out["memorisation_index"] = index.describe(int(tokens.shape[1]))
         if self.motifs_file and len(ref_a) and len(ref_b):
-            out.update(motifs.enrichment(s.numpy(), ref_a.numpy(), ref_b.numpy(), self.motif_set(), pvalue=self.motif_pvalue))
+            out.update(motifs.enrichment(s.numpy(), ref_a.numpy(), ref_b.numpy(), self.motif_scanner()))
         return out

@@ -252,38 +252,64 @@ def reverse_complement_pwm(pwm: np.ndarray) -> np.ndarray:
     return pwm[::-1, ::-1].copy()  # rows A C G T -> T G C A, columns reversed
 
 
-def count_hits(codes: torch.Tensor | np.ndarray, motifs: Sequence[Motif], *, pvalue: float = DEFAULT_PVALUE,
-               background: Sequence[float] = UNIFORM, chunk: int = 32) -> np.ndarray:
-    """Hits ``[K]`` of each motif over all rows of ``codes [M, L]`` (0..3 A/C/G/T, 4 other), both strands.
+class MotifScanner:
+    """Integer log-odds matrices, both strands, with their exact ``pvalue`` thresholds,
+    prepared once for a motif set; :meth:`count` scans code rows.
 
-    ``chunk`` motifs share one convolution (matrices zero-padded on the right to the widest;
-    the input is padded with N, so a window running off the end is never a hit). Scores
-    are integer sums below 2^24, exact in float32.
+    Motifs are sorted by width and ``chunk`` of them share one convolution (matrices
+    zero-padded on the right to the widest of the chunk; the input is padded with N, so a
+    window running off the end is never a hit). Scores are integer sums below 2^24, so
+    float32 is exact.
     """
-    x = torch.as_tensor(np.asarray(codes), dtype=torch.long).clamp(min=0, max=4)
-    M, L = x.shape
-    out = np.zeros(len(motifs), dtype=np.int64)
-    if not motifs or M == 0:
+
+    def __init__(self, motifs: Sequence[Motif], *, pvalue: float = DEFAULT_PVALUE,
+                 background: Sequence[float] = UNIFORM, chunk: int = 32) -> None:
+        self.motifs = list(motifs)
+        self.pvalue = float(pvalue)
+        pwms = [integer_pwm(m, background) for m in self.motifs]
+        self.thresholds = np.array([threshold(p, pvalue, background) for p in pwms], dtype=np.int64)
+        best = np.array([int(p.max(0).sum()) for p in pwms], dtype=np.int64)
+        #: motifs whose best word has p > pvalue (4^-w > pvalue for w short): never a hit
+        self.unreachable = int((self.thresholds > best).sum())
+        order = sorted(range(len(pwms)), key=lambda k: pwms[k].shape[1])
+        self.groups = []
+        for c0 in range(0, len(order), chunk):
+            ids = order[c0 : c0 + chunk]
+            W = max(pwms[k].shape[1] for k in ids)
+            weight = torch.zeros(2 * len(ids), 4, W)
+            span = torch.zeros(len(ids), 1, W)
+            for j, k in enumerate(ids):
+                w = pwms[k].shape[1]
+                weight[2 * j, :, :w] = torch.from_numpy(pwms[k].astype(np.float32))
+                weight[2 * j + 1, :, :w] = torch.from_numpy(reverse_complement_pwm(pwms[k]).astype(np.float32))
+                span[j, 0, :w] = 1.0
+            t = torch.from_numpy(np.repeat(self.thresholds[ids], 2).astype(np.float32))[:, None]
+            self.groups.append((ids, weight, span, t))
+
+    def count(self, codes: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Hits ``[K]`` of each motif over all rows of ``codes [M, L]`` (0..3 A/C/G/T, 4 other), both strands."""
+        x = torch.as_tensor(np.asarray(codes), dtype=torch.long).clamp(min=0, max=4)
+        M, L = x.shape
+        out = np.zeros(len(self.motifs), dtype=np.int64)
+        if not self.motifs or M == 0:
+            return out
+        W = max(g[1].shape[2] for g in self.groups)
+        xp = torch.cat([x, torch.full((M, W - 1), 4, dtype=torch.long)], 1)
+        onehot = F.one_hot(xp, 5).permute(0, 2, 1).float()  # [M, 5, L + W - 1]; channel 4: N / other / past the end
+        for ids, weight, span, t in self.groups:
+            w = weight.shape[2]
+            inp = onehot[:, :, : L + w - 1]
+            s = F.conv1d(inp[:, :4], weight)  # [M, 2K, L]
+            bad = F.conv1d(inp[:, 4:5], span) > 0  # [M, K, L]: the window touches N or runs off the end
+            hit = (s >= t[None]) & ~bad.repeat_interleave(2, dim=1)
+            out[ids] = hit.reshape(M, len(ids), 2, L).sum((0, 2, 3)).numpy()
         return out
-    W = max(m.width for m in motifs)
-    xp = torch.cat([x, torch.full((M, W - 1), 4, dtype=torch.long)], 1)
-    onehot = F.one_hot(xp, 5).permute(0, 2, 1).float()  # [M, 5, L + W - 1]; channel 4: N / other / past the end
-    for c0 in range(0, len(motifs), chunk):
-        group = motifs[c0 : c0 + chunk]
-        weight = torch.zeros(2 * len(group), 5, W)
-        span = torch.zeros(len(group), 1, W)
-        t = torch.zeros(2 * len(group), 1)
-        for k, mo in enumerate(group):
-            pwm = integer_pwm(mo, background)
-            weight[2 * k, :4, : mo.width] = torch.from_numpy(pwm.astype(np.float32))
-            weight[2 * k + 1, :4, : mo.width] = torch.from_numpy(reverse_complement_pwm(pwm).astype(np.float32))
-            span[k, 0, : mo.width] = 1.0
-            t[2 * k : 2 * k + 2] = float(threshold(pwm, pvalue, background))
-        s = F.conv1d(onehot, weight)  # [M, 2K, L]
-        bad = F.conv1d(onehot[:, 4:5], span) > 0  # [M, K, L]: the window touches N or runs off the end
-        hit = (s >= t[None]) & ~bad.repeat_interleave(2, dim=1)
-        out[c0 : c0 + len(group)] = hit.reshape(M, len(group), 2, L).sum((0, 2, 3)).numpy()
-    return out
+
+
+def count_hits(codes: torch.Tensor | np.ndarray, motifs: Sequence[Motif], *, pvalue: float = DEFAULT_PVALUE,
+               background: Sequence[float] = UNIFORM) -> np.ndarray:
+    """Hits ``[K]`` of each motif over all rows of ``codes [M, L]``, both strands (:class:`MotifScanner`)."""
+    return MotifScanner(motifs, pvalue=pvalue, background=background).count(codes)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -292,29 +318,24 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def enrichment(samples: np.ndarray, real_a: np.ndarray, real_b: np.ndarray, motifs: Sequence[Motif], *,
-               pvalue: float = DEFAULT_PVALUE, background: Sequence[float] = UNIFORM) -> dict:
+def enrichment(samples: np.ndarray, real_a: np.ndarray, real_b: np.ndarray, scanner: MotifScanner) -> dict:
     """Per-motif hit rates of samples vs held-out windows ``b``, and the rate correlation
     beside its real-vs-real floor (``a`` vs ``b``, disjoint, of the samples' size)."""
-    def rate(h: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        return h * 1000.0 / max(int((codes < 4).sum()), 1)
-
-    hs, ha, hb = (count_hits(c, motifs, pvalue=pvalue, background=background) for c in (samples, real_a, real_b))
-    bs, ba, bb = (max(int((c < 4).sum()), 1) for c in (samples, real_a, real_b))
+    hs, ha, hb = (scanner.count(c) for c in (samples, real_a, real_b))
+    bs, ba, bb = (max(int((np.asarray(c) < 4).sum()), 1) for c in (samples, real_a, real_b))
     ratio = ((hs + 0.5) / bs) / ((hb + 0.5) / bb)
+    floor_ratio = ((ha + 0.5) / ba) / ((hb + 0.5) / bb)
     log = lambda h, n: np.log((h + 0.5) / n)  # noqa: E731
-    names = [f"{m.id} {m.name}" if m.name != m.id else m.id for m in motifs]
+    names = [f"{m.id} {m.name}" if m.name != m.id else m.id for m in scanner.motifs]
     return {
-        "motif_hits_per_kb": dict(zip(names, rate(hs, samples).tolist())),
-        "motif_hits_per_kb_real": dict(zip(names, rate(hb, real_b).tolist())),
+        "motif_hits_per_kb": dict(zip(names, (hs * 1000.0 / bs).tolist())),
+        "motif_hits_per_kb_real": dict(zip(names, (hb * 1000.0 / bb).tolist())),
         "motif_samples_over_real": dict(zip(names, ratio.tolist())),
         "motif_rate_log_correlation": _corr(log(hs, bs), log(hb, bb)),
         "motif_rate_log_correlation_floor": _corr(log(ha, ba), log(hb, bb)),
         "motif_median_abs_log2_ratio": float(np.median(np.abs(np.log2(ratio)))) if len(ratio) else math.nan,
-        "motif_median_abs_log2_ratio_floor": float(np.median(np.abs(np.log2(((ha + 0.5) / ba) / ((hb + 0.5) / bb))))) if len(ratio) else math.nan,
-        "motif_count": len(motifs),
-        # even the best-scoring word has p > pvalue (4^-w > pvalue for w short): never a hit
-        "motif_unreachable": sum(threshold(integer_pwm(m, background), pvalue, background) > integer_pwm(m, background).max(0).sum()
-                                 for m in motifs),
-        "motif_pvalue": pvalue,
+        "motif_median_abs_log2_ratio_floor": float(np.median(np.abs(np.log2(floor_ratio)))) if len(ratio) else math.nan,
+        "motif_count": len(scanner.motifs),
+        "motif_unreachable": scanner.unreachable,
+        "motif_pvalue": scanner.pvalue,
     }

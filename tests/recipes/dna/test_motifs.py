@@ -139,10 +139,12 @@ def test_scan_counts_planted_sites_like_brute_force():
     assert mt.count_hits(encode("A" * 20 + consensus + "A" * 20)[None, :], [motif])[0] == 1
     # enrichment of the planted rows against unplanted "real" windows
     real = np.stack([encode("".join(rng.choice(list("ACGT"), 120))) for _ in range(120)])
-    e = mt.enrichment(codes, real[:60], real[60:], [motif, mt.Motif("flat", "flat", np.full((4, 6), 5.0))])
+    scanner = mt.MotifScanner([mt.Motif("flat", "flat", np.full((4, 6), 5.0)), motif, mt.Motif("w3", "w3", counts[:, :3])])
+    assert scanner.count(codes).tolist() == [0, got, 0]  # grouped by width, reported in the given order
+    e = mt.enrichment(codes, real[:60], real[60:], scanner)
     assert e["motif_samples_over_real"]["P1 planted"] > 10
     assert e["motif_hits_per_kb"]["P1 planted"] == pytest.approx(got * 1000 / int((codes < 4).sum()))
-    assert e["motif_count"] == 2 and "motif_rate_log_correlation_floor" in e
+    assert e["motif_count"] == 3 and e["motif_unreachable"] == 2 and "motif_rate_log_correlation_floor" in e
 
 
 def test_jaspar_database_from_the_pyjaspar_wheel():
