@@ -5,19 +5,21 @@ blocks), a JASPAR-format file (``>ID name`` then ``A [ counts ]`` rows, or four 
 or the JASPAR database bundled in the ``pyjaspar`` wheel (``pip install 'seqdiff[motifs]'``;
 its sqlite files for JASPAR 2014-2026 ship inside the package, so nothing is downloaded).
 
-**Scores** are FIMO's (Grant et al. 2011): the log-odds position weight matrix
+**Scores** are the log-odds matrix as FIMO defines it (Grant et al. 2011; MEME suite
+``--motif-pseudo 0.1`` spread by the background)
 
 .. math:: S_{b,j} = \log_2 \frac{(c_{b,j} + \beta\, q_b) / (n_j + \beta)}{q_b}
 
 for counts :math:`c`, column totals :math:`n_j`, background :math:`q` (uniform unless
 given) and pseudocount :math:`\beta` (0.1 as in FIMO), rounded to integers at
-``SCALE`` per bit; a window's score is the sum of its columns' entries, on both strands
+``SCALE`` per bit (memelite's ``fimo`` differs in detail: 0.1-bit bins, pseudocount
+1e-4); a window's score is the sum of its columns' entries, on both strands
 (the reverse strand scores with the reverse-complemented matrix). **Threshold**: the
 smallest integer score :math:`t` with :math:`P(S \ge t) \le` ``pvalue`` under i.i.d.
 background bases, from the exact distribution of the integer score (a convolution over
 columns), so a window of background sequence is a hit with probability at most
 ``pvalue`` (default 1e-4, FIMO's). Windows touching N are never hits. A motif shorter
-than :math:`\log_4(1/p)` (6 bases at 1e-4) can never reach the threshold: the report
+than :math:`\log_4(1/p)` (6 bases or fewer at 1e-4) can never reach the threshold: the report
 counts those (``motif_unreachable``).
 
 **Report**: hits per kb (both strands counted, as FIMO lists them) in samples and in
