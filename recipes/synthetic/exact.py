@@ -35,11 +35,16 @@ training data. What is *estimated* is the samples' side, and each such number sa
     disjoint pairs of samples each is identical with probability exactly
     :math:`c = \sum_x Q(x)^2`, independently, so the Clopper-Pearson upper limit
     :math:`\bar c` of the identical-pair count gives :math:`H(Q) \ge -\log \bar c`
-    (exact binomial, no approximation). With ``n`` samples it can certify at most about
-    :math:`\log_2(n/7.4)` bits *per sequence* (:math:`-\log_2(1 - 0.025^{2/n})`): at this scale it only detects collapse onto a
-    handful of sequences, and nothing rigorous that is tighter is available from ``n``
-    samples alone. No plug-in estimate of :math:`H(Q)` is reported (with ``n`` distinct
-    samples it is :math:`\log n` whatever :math:`Q` is).
+    (exact binomial, no approximation). It certifies at most
+    :math:`-\log_2(1 - 0.025^{2/n}) \approx \log_2(n/7.4)` bits *per sequence*, and no
+    method that sees only ``n`` samples can certify much more than :math:`2\log_2 n`
+    (a law spread over far more than :math:`n^2` sequences shows no repeat either way):
+    at this scale the bound only detects collapse onto a handful of sequences. No plug-in
+    estimate of :math:`H(Q)` is reported (with ``n`` distinct samples it is :math:`\log n`
+    whatever :math:`Q` is).
+
+Rows holding symbols the source never emits are left out by the caller, so every number
+is then about the sampling law conditioned on emitting only the source's symbols.
 """
 
 from __future__ import annotations
