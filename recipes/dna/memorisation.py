@@ -14,11 +14,11 @@ augmentation, so a copied reverse complement is a copy):
   cross-sequence identity, D3LM's novelty). With a small index it is computed *exactly*
   over every window (one-hot windows times one-hot samples, a matrix product in chunks).
   Beyond ``exact_budget`` multiply-adds only windows on a diagonal sharing a :math:`k`-mer
-  with the sample are scored; by pigeonhole a window with :math:`m` mismatches has a run of
-  :math:`\ge \lceil (L-m)/(m+1) \rceil` matches, so every window of identity
-  :math:`\ge f^* = 1 - \lceil (L-k+1)/k \rceil / L` shares a :math:`k`-mer and the reported
-  value is exact at or above :math:`f^*` (``identity_exact_at_or_above``) and a lower bound
-  below it. N never matches anything.
+  with the sample are scored. A window with :math:`m` mismatches and no run of :math:`k`
+  matches has :math:`L - m \le (m+1)(k-1)`, i.e. :math:`m \ge c = \lceil (L-k+1)/k \rceil`;
+  so every window of identity :math:`\ge f^* = 1 - (c-1)/L` shares a :math:`k`-mer with
+  the sample on its diagonal, and the reported value is exact at or above :math:`f^*`
+  (``identity_exact_at_or_above``) and a lower bound below it. N never matches anything.
 
 A random sequence is *not* at identity 0.25: the maximum over :math:`N` windows of a
 Binomial(:math:`L`, ~0.25-0.3) fraction grows with :math:`N` (about 0.45 for
@@ -73,7 +73,7 @@ def identity_exact_threshold(L: int, k: int) -> float:
     """:math:`f^*`: identities at or above it are found by the k-mer seeds (module docstring)."""
     if L < k:
         return math.inf
-    return 1.0 - math.ceil((L - k + 1) / k) / L
+    return 1.0 - (math.ceil((L - k + 1) / k) - 1) / L
 
 
 def sample_blocks(intervals: Sequence[tuple[str, int, int]], max_bases: int, block: int) -> tuple[list[tuple[str, int, int]], int]:

@@ -116,3 +116,31 @@ def test_reverse_complement_codes_and_n():
     q = encode("N" * L)[None, :]
     r = idx.query(q)
     assert r["identity"][0] == 0.0 and r["longest_match"][0] == 0  # N matches nothing
+
+
+@pytest.mark.parametrize("L,k", [(16, 4), (20, 6), (12, 3)])
+def test_exact_threshold_by_enumerating_mismatch_patterns(L, k):
+    # every mismatch pattern with identity >= f* has a run of k matches (so a shared k-mer);
+    # and one pattern just below f* has none (the threshold is the best possible)
+    import itertools
+
+    f = identity_exact_threshold(L, k)
+
+    def longest_run(mism):
+        best = run = 0
+        for j in range(L):
+            run = 0 if j in mism else run + 1
+            best = max(best, run)
+        return best
+
+    below_found = False
+    for m in range(L + 1):
+        for mism in itertools.combinations(range(L), m):
+            ident = 1 - m / L
+            if ident >= f:
+                assert longest_run(set(mism)) >= k
+            elif longest_run(set(mism)) < k:
+                below_found = True
+        if 1 - m / L < f and below_found:
+            break
+    assert below_found
