@@ -60,11 +60,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from seqdiff_recipes.dna import metrics
+from seqdiff_recipes.dna import metrics, motifs
 from seqdiff_recipes.dna.augment import reverse_complement_ids
 from seqdiff_recipes.dna.bed import SPLITS, Interval, read_bed
 from seqdiff_recipes.dna.domain import byte_table, why_invalid
 from seqdiff_recipes.dna.fasta import FastaFile
+from seqdiff_recipes.dna.memorisation import TrainingIndex
 from seqdiff_recipes.dna.splits import assign
 from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
@@ -131,6 +132,8 @@ class FastaData(DataSource):
         reference_split, reference_windows: the real windows that sample statistics are
             compared against (see :meth:`score_samples`).
         seed: seeds training-window placement and RC flips.
+        motifs_file, motif_pvalue, memorisation_max_bases, memorisation_k: the sample
+            metrics of :meth:`score_samples` (see :meth:`_init_sample_metrics`).
     """
 
     unit = "base"
@@ -156,6 +159,10 @@ class FastaData(DataSource):
         reference_split: str = "test",
         reference_windows: int = 512,
         seed: int = 0,
+        motifs_file: str | None = None,
+        motif_pvalue: float = motifs.DEFAULT_PVALUE,
+        memorisation_max_bases: int = 4_000_000,
+        memorisation_k: int = 12,
     ) -> None:
         if not fasta:
             raise ConfigError("data.fasta: give the genome, e.g. data.fasta=/path/genome.fa (plain, bgzip .gz, or GenBank)")
@@ -183,6 +190,7 @@ class FastaData(DataSource):
         self.max_n_fraction = float(max_n_fraction)
         self.reference_split = reference_split
         self.reference_windows = int(reference_windows)
+        self._init_sample_metrics(motifs_file, motif_pvalue, memorisation_max_bases, memorisation_k)
         if self.rc_p > 0 and self.vocab.complement is None:
             raise ConfigError("data.rc_augment > 0 needs a domain with a complement map (set data.rc_augment=0)")
         comp = self.vocab.complement
@@ -404,6 +412,63 @@ class FastaData(DataSource):
             }
         return out
 
+    # ------------------------------------------------------------------ sample metrics
+    def _init_sample_metrics(self, motifs_file: str | None, motif_pvalue: float, max_bases: int, k: int) -> None:
+        """Settings of the sample metrics; checked here, loaded on first use.
+
+        ``motifs_file``: a MEME/JASPAR file, or ``jaspar[:RELEASE[:TAX_GROUP]]`` for the
+        database bundled in pyjaspar (``pip install 'seqdiff[motifs]'``); null: no motif
+        enrichment. ``memorisation_max_bases``: bases of the training intervals indexed for
+        memorisation (0: off; more than that: an even sample of blocks). ``memorisation_k``:
+        seed length of the index (exact matches shorter than it are not measured).
+        """
+        if not 0.0 < float(motif_pvalue) < 1.0:
+            raise ConfigError(f"data.motif_pvalue must be in (0, 1), got {motif_pvalue}")
+        if int(max_bases) < 0:
+            raise ConfigError(f"data.memorisation_max_bases must be >= 0 (0: off), got {max_bases}")
+        if not 1 <= int(k) <= 31:
+            raise ConfigError(f"data.memorisation_k must be in 1..31, got {k}")
+        if motifs_file and not (str(motifs_file).startswith("jaspar")) and not Path(str(motifs_file)).expanduser().is_file():
+            raise DataError(f"{motifs_file}: motif file not found (data.motifs_file: a MEME/JASPAR file, or jaspar)")
+        self.motifs_file = str(motifs_file) if motifs_file else None
+        self.motif_pvalue = float(motif_pvalue)
+        self.memorisation_max_bases = int(max_bases)
+        self.memorisation_k = int(k)
+        self._memo_index: TrainingIndex | None = None
+        self._motifs: motifs.MotifScanner | None = None
+
+    def memorisation_index(self) -> TrainingIndex | None:
+        """The k-mer index over the training intervals (built once, streaming through pyfaidx;
+        None when ``memorisation_max_bases`` is 0). See :mod:`seqdiff_recipes.dna.memorisation`."""
+        if self.memorisation_max_bases <= 0:
+            return None
+        if self._memo_index is None:
+            train = [(iv.chrom, iv.start, iv.end) for iv in self.splits["train"].all]
+            self._memo_index = TrainingIndex.from_fasta(self.fasta, train, max_bases=self.memorisation_max_bases,
+                                                        k=self.memorisation_k)
+        return self._memo_index
+
+    def motif_scanner(self) -> motifs.MotifScanner | None:
+        """The motifs of ``motifs_file`` prepared for scanning (thresholds computed once)."""
+        if not self.motifs_file:
+            return None
+        if self._motifs is None:
+            self._motifs = motifs.MotifScanner(motifs.load_motifs(self.motifs_file), pvalue=self.motif_pvalue)
+        return self._motifs
+
+    def reference_sets(self, n: int) -> tuple[Tensor, Tensor]:
+        """Two disjoint sets of at most ``n`` held-out windows (``reference_split``), the ones
+        every floor of :meth:`score_samples` uses: samples are compared with ``b``, ``a`` with
+        ``b`` gives the floor (e.g. for :func:`seqdiff.eval.frechet.frechet_report`)."""
+        r = self._reference(n)
+        return r[0::2][:n], r[1::2][:n]
+
+    def _reference(self, n: int) -> Tensor:
+        """The held-out windows sample statistics are compared with (at least ``2 n``)."""
+        want = max(2 * n, self.reference_windows)
+        real = [b.x0 for b in self.eval_batches(self.reference_split, want, want)]
+        return torch.cat(real) if real else torch.zeros(0, self.seq_len, dtype=torch.long)
+
     def score_samples(self, tokens: Tensor) -> dict:
         """Sample statistics against held-out real windows (``reference_split``).
 
@@ -412,13 +477,27 @@ class FastaData(DataSource):
         beside it: the same divergence between two disjoint sets of real windows of the
         samples' size, i.e. what sampling noise alone gives. A model matches the data
         on a statistic when its divergence is near the floor.
+
+        Memorisation (``memorisation``: longest exact match and nearest-neighbour identity
+        to the indexed training bases, both strands) comes beside the same numbers for
+        held-out windows (``memorisation_real``), and ``memorisation_index`` says what the
+        index covers. With ``motifs_file``: per-motif hit rates and the samples/real ratio,
+        with the rate correlation beside its real-vs-real floor.
         """
         n = int(tokens.shape[0])
-        want = max(2 * n, self.reference_windows)
-        real = [b.x0 for b in self.eval_batches(self.reference_split, want, want)]
-        if not real:
+        ref = self._reference(n)
+        if not len(ref):
             return {}
-        ref = torch.cat(real)
         out = metrics.compare(tokens, ref, self.domain)
         out["reference_split"] = self.reference_split
+        s = metrics.base_codes(tokens, self.domain)
+        r = metrics.base_codes(ref, self.domain)
+        ref_a, ref_b = r[0::2][:n], r[1::2][:n]  # as metrics.compare splits them
+        index = self.memorisation_index()
+        if index is not None and index.indexed_bases:
+            out["memorisation"] = index.summary(s)
+            out["memorisation_real"] = index.summary(ref_b)
+            out["memorisation_index"] = index.describe(int(tokens.shape[1]))
+        if self.motifs_file and len(ref_a) and len(ref_b):
+            out.update(motifs.enrichment(s.numpy(), ref_a.numpy(), ref_b.numpy(), self.motif_scanner()))
         return out

@@ -8,6 +8,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from seqdiff_recipes.synthetic.exact import ExactScorer
 from seqdiff_recipes.synthetic.markov import MarkovSource
 from seqdiff_recipes.windows import WindowData
 from seqdiff.utils.seeding import generator
@@ -54,6 +55,8 @@ class MarkovData(WindowData):
             len(symbols), order, source_seed, concentration, [[lut[c] for c in m] for m in motifs], motif_strength
         )
         self.symbols = symbols
+        self.motifs = list(motifs)
+        self.exact = ExactScorer(self.source, {m: [lut[c] for c in m] for m in motifs}, seed=source_seed)
         self.to_domain = torch.tensor([domain.ids[c] for c in symbols], dtype=torch.long)
         self.from_domain = torch.full((domain.vocab.size,), -1, dtype=torch.long)
         self.from_domain[self.to_domain] = torch.arange(len(symbols))
@@ -84,11 +87,19 @@ class MarkovData(WindowData):
         return out
 
     def score_samples(self, tokens: Tensor) -> dict:
-        """Oracle sample quality: NLL of samples under the true source (the analogue of
-        generative perplexity with a perfect judge), next to the entropy rate."""
+        """Oracle sample quality, exact wherever the chain's law allows (see
+        :mod:`seqdiff_recipes.synthetic.exact`): the samples' NLL under the true source
+        (the analogue of generative perplexity with a perfect judge) read against the
+        exact window entropy, k-mer law divergences with their exact-sample floors,
+        planted-motif rates against the chain's, and confidence bounds on the entropy of
+        the sampling law. Rows holding symbols the source never emits are counted and
+        left out of everything else."""
         nll = self.true_nll_bits(tokens)
         finite = torch.isfinite(nll)
-        return {
+        out: dict = {
             "sample_true_nll_bits": float(nll[finite].mean()) if finite.any() else math.inf,
             "samples_with_foreign_symbols": int((~finite).sum()),
         }
+        sym = self.from_domain[tokens.cpu().long()][finite]
+        out.update(self.exact.score(sym, nll[finite]))
+        return out

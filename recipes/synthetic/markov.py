@@ -111,6 +111,80 @@ class MarkovSource:
         h0 = float(-(pi * torch.log(pi.clamp_min(1e-300))).sum()) if self.k > 0 else 0.0
         return (h0 + (length - self.k) * self.entropy_rate()) / length
 
+    def kmer_law(self, m: int) -> Tensor:
+        r"""Exact law ``[V^m]`` of the ``m`` symbols at any position of the stationary chain.
+
+        The chain starts from :math:`\pi` and :math:`\pi` is invariant, so every window
+        position has the same marginal; index ``sum_j x_j V^(m-1-j)`` (first symbol most
+        significant, as :meth:`state_index`). For :math:`m \le k` it is a marginal of
+        :math:`\pi`; beyond, each symbol multiplies in its transition (planted motifs
+        included, since they are part of ``transition``):
+
+        .. math:: q_{m+1}(y\,a) = q_m(y)\,P(a \mid \text{last } k \text{ symbols of } y).
+        """
+        if m < 1:
+            raise ValueError(f"MarkovSource.kmer_law: m must be >= 1, got {m}")
+        V, k, S = self.V, self.k, self.num_states
+        if k == 0:
+            q = torch.ones(1, dtype=torch.float64)
+            for _ in range(m):
+                q = (q[:, None] * self.transition[0][None, :]).flatten()
+            return q
+        if m <= k:  # sum out the last k - m symbols of the state
+            return self.stationary.reshape(V**m, V ** (k - m)).sum(1)
+        q = self.stationary
+        for _ in range(m - k):
+            ctx = torch.arange(q.numel()) % S
+            q = (q[:, None] * self.transition[ctx]).flatten()
+        return q
+
+    def string_probability(self, seq: Sequence[int]) -> float:
+        """Exact probability that the stationary chain reads ``seq`` at a given position
+        (the entry of :meth:`kmer_law` without building all ``V^m`` of them)."""
+        seq = [int(a) for a in seq]
+        if not seq or any(not 0 <= a < self.V for a in seq):
+            raise ValueError(f"MarkovSource.string_probability: need symbols in 0..{self.V - 1}, got {seq}")
+        k = self.k
+        if len(seq) <= k:
+            return float(self.kmer_law(len(seq))[self.state_index(seq)])
+        p = float(self.stationary[self.state_index(seq[:k])]) if k else 1.0
+        for j in range(k, len(seq)):
+            p *= float(self.transition[self.state_index(seq[j - k : j]), seq[j]])
+        return p
+
+    def nll_moments(self, length: int) -> tuple[float, float]:
+        r"""Exact mean and variance of :math:`-\log p(X_{1:L})` (nats) for a stationary window.
+
+        The mean is :math:`L` times :meth:`window_entropy`. The variance (the varentropy)
+        comes from a forward recursion over the k-gram states :math:`s` carrying, with
+        the cost :math:`c(s, a) = -\log P(a \mid s)` of each step,
+
+        .. math:: a_j(s) = P(S_j = s),\quad m_j(s) = E[N_j 1\{S_j = s\}],\quad
+                  v_j(s) = E[N_j^2 1\{S_j = s\}],
+
+        where :math:`N_j` is the cost so far; a step to :math:`t` adds :math:`c`, so
+        :math:`v \mathrel{+}= 2 c\, m + c^2 a` along each transition.
+        """
+        if length < max(self.k, 1):
+            raise ValueError(f"MarkovSource: window length {length} shorter than order {self.k}")
+        S, V = self.num_states, self.V
+        logpi = torch.log(self.stationary.clamp_min(1e-300))
+        a = self.stationary.clone()
+        m = a * -logpi if self.k else torch.zeros_like(a)
+        v = a * logpi**2 if self.k else torch.zeros_like(a)
+        P = self.transition
+        cost = -torch.log(P.clamp_min(1e-300))
+        nxt = (torch.arange(S)[:, None] * V + torch.arange(V)[None, :]) % S if self.k else torch.zeros(S, V, dtype=torch.long)
+        for _ in range(length - self.k):
+            flow = a[:, None] * P  # [S, V]: mass moving from s by symbol a
+            mflow = m[:, None] * P + flow * cost
+            vflow = v[:, None] * P + 2 * cost * (m[:, None] * P) + cost**2 * flow
+            a = torch.zeros(S, dtype=torch.float64).index_add_(0, nxt.flatten(), flow.flatten())
+            m = torch.zeros(S, dtype=torch.float64).index_add_(0, nxt.flatten(), mflow.flatten())
+            v = torch.zeros(S, dtype=torch.float64).index_add_(0, nxt.flatten(), vflow.flatten())
+        mean, second = float(m.sum()), float(v.sum())
+        return mean, max(second - mean**2, 0.0)
+
     # ------------------------------------------------------------------ sampling / scoring
     def sample(self, num_chains: int, length: int, generator: torch.Generator | None = None) -> Tensor:
         """``[num_chains, length]`` symbols, each chain started from the stationary law."""

@@ -63,3 +63,40 @@ def test_score_samples_has_floors_and_real_stats(tmp_path):
     assert bad["kmer_js_bits"]["k3"] > out["kmer_js_bits"]["k3"]
     assert abs(bad["sample_stats"]["cpg_observed_expected"] - 1.0) < abs(out["real_stats"]["cpg_observed_expected"] - 1.0)
     assert not math.isnan(out["real_stats"]["gc_fraction"])
+
+
+def test_score_samples_reports_memorisation_and_motifs(tmp_path):
+    fa, bed = tiny_genome(tmp_path)
+    motif_file = tmp_path / "m.jaspar"
+    motif_file.write_text(">P1 planted\nA [ 18 0 0 0 18 0 0 18 ]\nC [ 0 18 0 0 0 0 18 0 ]\nG [ 0 0 18 18 0 0 0 0 ]\nT [ 0 0 0 0 0 18 0 0 ]\n"
+                          ">P2 short\nA [ 18 0 ]\nC [ 0 18 ]\nG [ 0 0 ]\nT [ 0 0 ]\n")
+    data = FastaData(D, fa, bed, seq_len=64, motifs_file=str(motif_file), memorisation_k=10)
+    train = data.splits["train"].intervals[0]
+    copies = torch.tensor([D.encode(data.fasta.fetch(train.chrom, train.start + 64 * i, train.start + 64 * (i + 1)))
+                           for i in range(8)])
+    out = data.score_samples(copies)
+    assert out["memorisation_index"]["coverage"] == 1.0  # the tiny genome fits under the cap
+    assert out["memorisation"]["full_length_copies"] == 1.0 and out["memorisation"]["identity_mean"] == 1.0
+    assert out["memorisation_real"]["identity_mean"] < 0.9  # held-out windows were never trained on
+    site = "ACGGATCA"
+    planted = copies.clone()
+    planted[:, 10:18] = torch.tensor(D.encode(site))
+    out = data.score_samples(planted)
+    assert out["motif_count"] == 2 and out["motif_unreachable"] == 1  # a 2-mer never has p <= 1e-4
+    assert out["motif_samples_over_real"]["P1 planted"] > 1
+    assert out["motif_hits_per_kb"]["P1 planted"] >= 8 * 1000 / planted.numel()
+    a, b = data.reference_sets(8)
+    assert a.shape == b.shape == (8, 64) and not any(torch.equal(x, y) for x in a for y in b)
+
+
+def test_sample_metric_settings_are_checked(tmp_path):
+    from seqdiff.errors import ConfigError, DataError
+
+    fa, bed = tiny_genome(tmp_path)
+    with pytest.raises(DataError, match="nope.meme: motif file not found"):
+        FastaData(D, fa, bed, seq_len=64, motifs_file=str(tmp_path / "nope.meme"))
+    with pytest.raises(ConfigError, match="data.motif_pvalue"):
+        FastaData(D, fa, bed, seq_len=64, motif_pvalue=2)
+    off = FastaData(D, fa, bed, seq_len=64, memorisation_max_bases=0)
+    assert off.memorisation_index() is None
+    assert "memorisation" not in off.score_samples(next(off.eval_batches("test", 4, 4))[0])
