@@ -6,6 +6,13 @@ machinery but feeds sigma=0; we build plain affine LayerNorms when it is off, wh
 the same function class with fewer parameters). ``causal=True`` turns the same network
 into the autoregressive baseline. No flash-attn import: SDPA picks the best kernel on
 every device.
+
+``conv_kernel=k > 0`` (off by default: MDLM's DiT has none) adds a depthwise convolution
+over the sequence to every block, read from the same normed input as the attention and
+added to the residual beside it (see :class:`LocalConv`). It gives each block the local
+n-gram features that attention learns slowly from a masked-diffusion loss: on the
+quickstart's order-3 Markov source it is what lets a small DiT get close to the entropy
+rate on a CPU budget (``configs/backbone/dit_conv.yaml``).
 """
 
 from __future__ import annotations
@@ -56,9 +63,49 @@ def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
 GELUS = ("erf", "tanh")
 
 
+class LocalConv(nn.Module):
+    r"""Depthwise convolution along the sequence, one filter of width ``k`` per channel.
+
+    .. math:: y_{i,c} = b_c + \sum_{j=0}^{k-1} w_{c,j}\, x_{i+j-o,\,c}
+
+    with :math:`x` zero outside the sequence and at padding (so junk in padded positions
+    never reaches a real token, and a padded row gives what the unpadded row gives).
+    Bidirectional: ``o = (k - 1) // 2`` (centred; ``k - 1 - o`` positions on the right).
+    Causal: ``o = k - 1``, so position ``i`` reads ``i - k + 1 .. i`` only, and one decoding
+    step needs just the last ``k - 1`` inputs (:meth:`step`). The filters start as the
+    DiT's other matrices, N(0, 0.02) (:meth:`DiT._init_weights`), the bias at zero.
+    """
+
+    def __init__(self, d_model: int, kernel: int, causal: bool) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.left = kernel - 1 if causal else (kernel - 1) // 2
+        self.weight = nn.Parameter(torch.zeros(kernel, d_model))
+        self.bias = nn.Parameter(torch.zeros(d_model))
+
+    def forward(self, x: Tensor, keep: Tensor | None) -> Tensor:
+        """``x [B, L, D]``; ``keep [B, L, 1]`` (1 at real tokens, 0 at padding) or None."""
+        if keep is not None:
+            x = x * keep
+        k, D = self.weight.shape
+        xp = F.pad(x, (0, 0, self.left, k - 1 - self.left)).unsqueeze(1)  # [B, 1, L + k - 1, D]
+        # As a [B, D, 1, L] (channels-last) depthwise conv2d: forward + backward about 2x faster
+        # on CPU than a grouped Conv1d on [B, D, L] or k shifted multiply-adds, in our timings.
+        y = F.conv2d(xp.permute(0, 3, 1, 2), self.weight.t().reshape(D, 1, 1, k), self.bias, groups=D)
+        return y.permute(0, 2, 3, 1).squeeze(1)
+
+    def step(self, x: Tensor, state: Tensor) -> Tensor:
+        """Causal decoding of one position: ``x [B, 1, D]``, ``state [B, k-1, D]`` the
+        previous ``k - 1`` inputs (zeros before the start), updated in place."""
+        window = torch.cat([state, x], dim=1)  # [B, k, D]: positions i-k+1 .. i
+        state.copy_(window[:, 1:])
+        return self.bias + torch.einsum("bkd,kd->bd", window, self.weight).unsqueeze(1)
+
+
 class DiTBlock(nn.Module):
     def __init__(
-        self, d_model: int, n_heads: int, mlp_ratio: int, dropout: float, cond_dim: int | None, gelu: str = "erf"
+        self, d_model: int, n_heads: int, mlp_ratio: int, dropout: float, cond_dim: int | None, gelu: str = "erf",
+        conv_kernel: int = 0, causal: bool = False,
     ) -> None:
         super().__init__()
         self.n_heads = n_heads
@@ -75,6 +122,7 @@ class DiTBlock(nn.Module):
             nn.GELU(approximate="none" if gelu == "erf" else "tanh"),
             nn.Linear(mlp_ratio * d_model, d_model),
         )
+        self.conv = LocalConv(d_model, conv_kernel, causal) if conv_kernel > 0 else None
         self.adaLN = None
         if cond_dim is not None:
             self.adaLN = nn.Linear(cond_dim, 6 * d_model)
@@ -95,28 +143,43 @@ class DiTBlock(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop, is_causal=causal)
         return self.proj(rearrange(out, "b h l d -> b l (h d)"))
 
+    def mix(
+        self, x: Tensor, rope: Tensor, attn_mask: Tensor | None, causal: bool, keep: Tensor | None,
+        kv: "KVCache | None", layer: int,
+    ) -> Tensor:
+        """Attention (plus the local convolution, when built with one) of the normed ``x``."""
+        h = self.attention(x, rope, attn_mask, causal, kv, layer)
+        if self.conv is None:
+            return h
+        return h + (self.conv(x, keep) if kv is None else self.conv.step(x, kv.conv[layer]))
+
     def forward(
         self, x: Tensor, rope: Tensor, attn_mask: Tensor | None, causal: bool, c: Tensor | None,
-        kv: "KVCache | None" = None, layer: int = 0,
+        kv: "KVCache | None" = None, layer: int = 0, keep: Tensor | None = None,
     ) -> Tensor:
         if self.adaLN is None:
-            h = self.attention(self.norm1(x), rope, attn_mask, causal, kv, layer)
+            h = self.mix(self.norm1(x), rope, attn_mask, causal, keep, kv, layer)
             x = x + F.dropout(h, self.dropout, self.training)
             return x + F.dropout(self.mlp(self.norm2(x)), self.dropout, self.training)
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN(c).chunk(6, dim=-1)
-        h = self.attention(_modulate(self.norm1(x), shift1, scale1), rope, attn_mask, causal, kv, layer)
+        h = self.mix(_modulate(self.norm1(x), shift1, scale1), rope, attn_mask, causal, keep, kv, layer)
         x = x + gate1.unsqueeze(1) * F.dropout(h, self.dropout, self.training)
         h = self.mlp(_modulate(self.norm2(x), shift2, scale2))
         return x + gate2.unsqueeze(1) * F.dropout(h, self.dropout, self.training)
 
 
 class KVCache:
-    """Keys and values of every layer for left-to-right decoding (``causal=True`` only)."""
+    """Keys and values of every layer for left-to-right decoding (``causal=True`` only),
+    and with ``conv_kernel=k`` the last ``k - 1`` inputs of each layer's convolution."""
 
-    def __init__(self, n_layers: int, batch: int, heads: int, max_length: int, head_dim: int, device, dtype) -> None:
+    def __init__(
+        self, n_layers: int, batch: int, heads: int, max_length: int, head_dim: int, device, dtype, conv_kernel: int = 0
+    ) -> None:
         shape = (batch, heads, max_length, head_dim)
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layers)]
+        conv_shape = (batch, max(conv_kernel - 1, 0), heads * head_dim)
+        self.conv = [torch.zeros(conv_shape, device=device, dtype=dtype) for _ in range(n_layers)] if conv_kernel > 0 else []
         self.pos = 0
         self.max_length = max_length
 
@@ -147,6 +210,8 @@ class DiT(Backbone):
             :mod:`seqdiff.backbones.rotary`).
         preset: a named size of :data:`PRESETS` (MDLM's ``tiny``, ``small``, ``medium``); the
             shape arguments given (not None) override its numbers (:mod:`seqdiff.backbones.presets`).
+        conv_kernel: width of a depthwise convolution beside each block's attention
+            (:class:`LocalConv`; causal when ``causal``); 0 (default, MDLM's DiT) for none.
     """
 
     def __init__(
@@ -163,6 +228,7 @@ class DiT(Backbone):
         rope_base: float = 10_000.0,
         gelu: str = "erf",
         rope_angles: str = "float64",
+        conv_kernel: int = 0,
         preset: str | None = None,
     ) -> None:
         super().__init__()
@@ -170,6 +236,8 @@ class DiT(Backbone):
         d_model, n_layers, n_heads = shape["d_model"], shape["n_layers"], shape["n_heads"]
         if gelu not in GELUS:
             raise ValueError(f"DiT: gelu must be one of {GELUS}, got {gelu!r}")
+        if conv_kernel < 0:
+            raise ValueError(f"DiT: conv_kernel must be >= 0 (0: no convolution), got {conv_kernel}")
         if d_model % n_heads:
             raise ValueError(f"DiT: d_model={d_model} is not divisible by n_heads={n_heads}")
         if causal and time_conditioning:
@@ -181,7 +249,10 @@ class DiT(Backbone):
         self.embed = nn.Embedding(vocab_size, d_model)
         self.rotary = Rotary(d_model // n_heads, base=rope_base, angles=rope_angles)
         self.t_embed = TimestepEmbedder(cond_dim) if time_conditioning else None
-        self.blocks = nn.ModuleList(DiTBlock(d_model, n_heads, mlp_ratio, dropout, cdim, gelu) for _ in range(n_layers))
+        self.conv_kernel = conv_kernel
+        self.blocks = nn.ModuleList(
+            DiTBlock(d_model, n_heads, mlp_ratio, dropout, cdim, gelu, conv_kernel, causal) for _ in range(n_layers)
+        )
         self.norm_out = nn.LayerNorm(d_model, elementwise_affine=cdim is None)
         self.adaLN_out = None
         if cdim is not None:
@@ -220,8 +291,11 @@ class DiT(Backbone):
                 raise ValueError("DiT: built with time_conditioning=True but called without t")
             c = F.silu(self.t_embed(t.to(x.device)))
         attn_mask, causal = self._sdpa_mask(valid, L)
+        keep = None
+        if self.conv_kernel and attn_mask is not None:  # padding is zero for the convolutions
+            keep = valid.to(x.dtype).unsqueeze(-1)
         for block in self.blocks:
-            x = block(x, rope, attn_mask, causal, c)
+            x = block(x, rope, attn_mask, causal, c, keep=keep)
         x = self.norm_out(x)
         if self.adaLN_out is not None:
             shift, scale = self.adaLN_out(c).chunk(2, dim=-1)
@@ -237,7 +311,10 @@ class DiT(Backbone):
             raise ValueError("DiT: a KV cache needs causal=True")
         p = self.out.weight
         heads = self.blocks[0].n_heads
-        return KVCache(len(self.blocks), batch_size, heads, max_length, self.embed.embedding_dim // heads, p.device, p.dtype)
+        return KVCache(
+            len(self.blocks), batch_size, heads, max_length, self.embed.embedding_dim // heads, p.device, p.dtype,
+            self.conv_kernel,
+        )
 
     def decode_step(self, tokens: Tensor, cache: KVCache) -> Tensor:
         """Feed ``tokens [B]`` at ``cache.pos``; logits ``[B, V]`` for position ``pos + 1``."""

@@ -278,6 +278,9 @@ def from_seqdiff(backbone: dict[str, Any], state: dict[str, Tensor], vocab: Voca
         kind = "time-conditioned" if backbone.get("time_conditioning") else "causal (autoregressive)"
         raise CheckpointError(f"{where}: a {kind} DiT has no MDLM-layout equivalent (MDLM's DiT is bidirectional and "
                               "conditions on sigma); export supports time_conditioning=false, causal=false")
+    if int(backbone.get("conv_kernel") or 0) > 0:
+        raise CheckpointError(f"{where}: this DiT has local convolutions (conv_kernel={backbone.get('conv_kernel')}), which "
+                              "MDLM's DiT has not; export supports conv_kernel=0 (backbone=dit)")
     V = vocab.size - 1
     _check_vocab(vocab, V, where)
     D = state["embed.weight"].shape[1]
