@@ -90,7 +90,7 @@ def time_train(data: FastaData, batch: int, steps: int, repeats: int) -> dict:
 
 def time_eval(data: FastaData, batch: int, max_sequences: int) -> dict:
     t0 = time.perf_counter()
-    n = sum(x.shape[0] for x, _ in data.eval_batches("valid", batch, max_sequences))
+    n = sum(b.x0.shape[0] for b in data.eval_batches("valid", batch, max_sequences))
     dt = time.perf_counter() - t0
     return {"windows": n, "windows_per_s": n / dt, "bases_per_s": n * data.seq_len / dt}
 

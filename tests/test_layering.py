@@ -220,3 +220,14 @@ def test_opening_a_run_does_not_import_the_trainer_or_the_evaluator():
             " print(a, b)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "['seqdiff'] []", out
+
+
+def test_the_cli_loads_the_training_loop_only_to_train():
+    """``seqdiff sample`` / ``seqdiff eval`` import the CLI's commands module: it must not pull in
+    the loop (``seqdiff.train.trainer``), only the light pieces it reads (config, device)."""
+    import subprocess
+    import sys
+
+    code = "import sys, seqdiff.cli.commands; print('seqdiff.train.trainer' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"

@@ -26,7 +26,8 @@ from seqdiff.run import Run, build_run, load
 from seqdiff.run_config import reconfigure, reopened_config
 from seqdiff.io.checkpoint import list_checkpoints
 from seqdiff.train.distributed import barrier, broadcast_object, init_distributed, shutdown
-from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
+from seqdiff.train.config import TrainerConfig
+from seqdiff.train.parallel import resolve_device
 from seqdiff.utils.io import atomic_write_json, atomic_write_text
 
 RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer")
@@ -159,6 +160,8 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
         f"(vocab {exp.vocab.size}) | device: {resolve_device(tcfg.device)}"
         + (f" | {dist.world_size} ranks" if dist.enabled else "")
     )
+    from seqdiff.train.trainer import Trainer  # lazy: sampling and evaluation never import the loop
+
     trainer = Trainer(
         exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config,
         seed=int(cfg.seed), artifacts=exp.domain, log=say,

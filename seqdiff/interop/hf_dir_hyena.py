@@ -10,7 +10,6 @@ one line naming the file (:class:`~seqdiff.errors.CheckpointError`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from seqdiff.errors import CheckpointError
+from seqdiff.interop.hf import _short, read_json
+from seqdiff.utils.io import sha256_file
 
 SAFETENSORS = "model.safetensors"
 INDEX = "model.safetensors.index.json"
@@ -47,35 +48,14 @@ class HFDirectory:
         return ", ".join(f.name for f in self.files)
 
     def sha256(self) -> dict[str, str]:
-        out = {}
-        for f in self.files:
-            h = hashlib.sha256()
-            with open(f, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            out[f.name] = h.hexdigest()
-        return out
-
-
-def _short(e: BaseException, n: int = 200) -> str:
-    s = " ".join(str(e).split())
-    return s if len(s) <= n else s[: n - 3] + "..."
+        return {f.name: sha256_file(f) for f in self.files}
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
     p = Path(path).expanduser()
     if not p.is_dir():
         raise CheckpointError(f"{p}: no such directory (expected a Hugging Face model directory with config.json)")
-    f = p / "config.json"
-    try:
-        cfg = json.loads(f.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{f}: missing (a Hugging Face model directory has config.json)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{f}: not readable JSON ({_short(e)})") from None
-    if not isinstance(cfg, dict):
-        raise CheckpointError(f"{f}: expected a JSON object, got {type(cfg).__name__}")
-    return cfg
+    return read_json(p / "config.json", "JSON object (a model config)")
 
 
 def _safetensors(f: Path) -> dict[str, torch.Tensor]:

@@ -7,29 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from support.runs import CLI_TINY
 
 from seqdiff.cli.main import main
 from seqdiff.run import load
 
-TINY = [
-    "trainer.steps=6",
-    "trainer.batch_size=8",
-    "trainer.progress=false",
-    "trainer.eval_every=3",
-    "trainer.log_every=3",
-    "trainer.tensorboard=false",
-    "backbone.d_model=16",
-    "backbone.n_layers=1",
-    "backbone.n_heads=2",
-    "data.seq_len=32",
-    "data.train_tokens=8192",
-    "data.valid_tokens=1024",
-    "data.test_tokens=1024",
-    "data.record_length=512",
-    "eval.max_sequences=8",
-    "eval.num_samples=4",
-    "sampler.num_steps=16",
-]
+TINY = CLI_TINY
 
 
 @pytest.fixture(scope="module")

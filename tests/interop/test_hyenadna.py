@@ -214,6 +214,8 @@ def test_runs_open_sample_and_evaluate(imported, tmp_path, capsys):
     assert main(args) == 0
     report = json.loads((out / "eval.json").read_text())
     assert report["likelihood"]["estimator"] == "exact" and report["samples"]["judge"]["num_samples"] == 4
+    # the judge's features give the Fréchet distance beside its real-vs-real floor
+    assert report["samples"]["frechet_n"] == 4 and report["samples"]["frechet_floor"] > 0
 
 
 def test_the_documented_commands_need_no_group_options(imported, tmp_path, capsys):

@@ -13,6 +13,7 @@ AR = ["process=ar", "backbone=ar_transformer", "sampler=autoregressive"]
 COMPANIONS = {
     ("process", "ar"): AR[1:],
     ("backbone", "ar_transformer"): ["process=ar", "sampler=autoregressive"],
+    ("backbone", "ar_conv"): ["process=ar", "sampler=autoregressive"],
     ("backbone", "ar_mamba"): ["process=ar", "sampler=autoregressive"],
     ("backbone", "hyenadna"): ["process=ar", "sampler=autoregressive"],
     ("sampler", "autoregressive"): AR[:2],

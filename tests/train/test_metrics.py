@@ -42,11 +42,9 @@ def test_training_objective_names_say_what_the_loss_is():
     assert train_metric_name(MaskedDiffusion(VOCAB, estimator="time")) == "train_truncated_nelbo_bits_per_token"
     assert train_metric_name(MaskedDiffusion(VOCAB, estimator="count")) == "train_nelbo_bits_per_token"
     assert train_metric_name(AutoregressiveProcess(VOCAB)) == "train_nll_bits_per_token"
-
-    class Undeclared:  # a third-party process that says nothing: not given a likelihood's name
-        kind = "masked"
-
-    assert train_metric_name(Undeclared()) == "train_objective_bits_per_token"
+    assert train_metric_name(MaskedDiffusion(VOCAB, corruption="ens")) == "train_ens_objective_bits_per_token"
+    # a process that declares nothing is refused where runs are built (the Process contract), so
+    # every name here is the process's own declaration
 
 
 def test_jsonl_lines_are_strict_json_with_non_finite_numbers_as_null(tmp_path):

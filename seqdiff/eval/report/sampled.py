@@ -64,12 +64,13 @@ def _load_judge(cfg: EvalConfig, device):
 
 
 def _judge_samples(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: Log) -> dict[str, Any]:
-    """gen-PPL with entropy beside it; Vendi and MAUVE on the judge's features."""
+    """gen-PPL with entropy beside it; the Fréchet distance, Vendi and MAUVE on the judge's features."""
     from seqdiff.eval.judge import generative_perplexity
 
     res, judged = generative_perplexity(judge, tokens, run.domain)
     out: dict[str, Any] = {"judge": res.to_dict()}
     log(f"samples: {res.summary()}")
+    out.update(_frechet(run, cfg, judge, tokens, log))
     if not cfg.diversity:
         return out
     from seqdiff.eval.diversity import mauve_score, vendi_score
@@ -88,6 +89,25 @@ def _judge_samples(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: 
     except ConfigError as e:  # optional packages missing: say so once, keep the rest
         log(f"note: {e}")
     return out
+
+
+def _frechet(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: Log) -> dict[str, Any]:
+    """Fréchet distance of the samples to held-out windows on the judge's features, beside its
+    floor: the same distance between two disjoint halves of held-out windows of the samples'
+    number (what finite samples of the data itself give)."""
+    from seqdiff.eval.frechet import frechet_report
+
+    n = len(tokens)
+    real = torch.cat([b.x0 for b in run.data.eval_batches(cfg.split, 2 * n, 2 * n)])
+    a, b = real[0::2][:n], real[1::2][:n]
+    try:
+        rep = frechet_report(judge, tokens, a, b, run.domain)
+    except ValueError as e:  # too few rows the judge can encode: say so, keep the rest
+        log(f"note: no Fréchet distance ({e})")
+        return {}
+    log(f"samples: Fréchet distance {rep['frechet_distance']:.4g} (real-vs-real floor {rep['frechet_floor']:.4g}, "
+        f"n={rep['frechet_n']}, judge features)")
+    return rep
 
 
 def _sampling_sweep(run: Run, cfg: EvalConfig, judge, log: Log) -> list[dict[str, Any]]:
