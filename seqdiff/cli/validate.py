@@ -178,6 +178,13 @@ RANGES: dict[str, Range] = {
     "sampler.refine_sweeps": STEPS,
     "sampler.refine_fraction": FRACTION,
     "sampler.renyi_alpha": POSITIVE,
+    "sampler.tau": PROBABILITY,  # threshold: 1 reveals one token per step
+    "sampler.gamma": number(0),  # entropy_bound: nats; 0 reveals one token per step
+    "sampler.block_size": ints(1, null="one block"),  # threshold / entropy_bound semi-AR blocks
+    "sampler.eta": number(0, null="the strategy's published default"),  # remdm: 0 is ancestral (<= 1 but for conf)
+    "sampler.t_on": number(0, 1, low_open=True, high_open=True),
+    "sampler.t_off": number(0, 1, low_open=True, high_open=True),
+    "sampler.alpha_on": number(0, 1, low_open=True, high_open=True),
 }
 
 

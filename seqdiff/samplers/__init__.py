@@ -38,3 +38,11 @@ __all__ += ["RCSymmetricDenoiser", "RCSymmetricSampler", "RCSymmetricState", "re
 from seqdiff.samplers.sedd import ScoreDenoiser, SEDDAnalyticSampler, SEDDEulerSampler
 
 __all__ += ["ScoreDenoiser", "SEDDAnalyticSampler", "SEDDEulerSampler"]
+
+from seqdiff.samplers.adaptive import AdaptiveSampler, AdaptiveState
+from seqdiff.samplers.entropy_bound import EntropyBoundSampler
+from seqdiff.samplers.remdm import ReMDMSampler, ReMDMState
+from seqdiff.samplers.threshold import ThresholdSampler
+
+__all__ += ["AdaptiveSampler", "AdaptiveState", "EntropyBoundSampler", "ReMDMSampler", "ReMDMState",
+            "ThresholdSampler"]

@@ -53,11 +53,15 @@ def exact_discrete_nelbo(process: MaskedDiffusion, model, toy: Toy, x: torch.Ten
     return total
 
 
-def exact_sampler_distribution(toy: Toy, model: ExactDenoiser, sampler: AncestralSampler) -> torch.Tensor:
+def exact_sampler_distribution(toy: Toy, model: ExactDenoiser, sampler: AncestralSampler,
+                               alpha: list[float] | None = None) -> torch.Tensor:
     """P_T(x) of the T-step ancestral sampler, by enumerating every assignment of reveal
-    steps and every value draw (independently of the sampler's code)."""
+    steps and every value draw (independently of the sampler's code); ``alpha``: the grid's
+    alphas ``alpha_0 = 1 .. alpha_T`` if not the sampler's schedule at ``j / T``."""
     T, L, V = sampler.num_steps, toy.L, toy.V
-    alpha = [float(sampler.schedule.alpha(torch.tensor(j / T, dtype=torch.float64))) for j in range(T + 1)]
+    if alpha is None:
+        alpha = [float(sampler.schedule.alpha(torch.tensor(j / T, dtype=torch.float64))) for j in range(T + 1)]
+    alpha = [float(a) for a in alpha]
     alpha[0] = 1.0
     p_step = [(alpha[j - 1] - alpha[j]) / (1 - alpha[T]) for j in range(1, T + 1)]
     out = torch.zeros(V**L, dtype=torch.float64)
