@@ -29,7 +29,7 @@ from seqdiff.train.distributed import barrier, broadcast_object, init_distribute
 from seqdiff.train.trainer import Trainer, TrainerConfig, resolve_device
 from seqdiff.utils.io import atomic_write_json, atomic_write_text
 
-RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer")
+RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer", "label")
 
 
 def dispatch(cfg: DictConfig) -> int:
@@ -149,7 +149,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
         raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
                           "data.corpus.path=FILE eval.protocol=...")
     init = prepare_init(cfg, run_config, run_dir, tcfg, _overrides(), say)  # init_from=RUN (fresh runs only)
-    exp = build_run(run_config)
+    exp = build_run(run_config, resolve_labels=True)  # a labelled source's vocabulary goes into run_config
     if init is not None:
         init(exp)
     say(f"run directory: {run_dir}")
@@ -161,7 +161,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
     )
     trainer = Trainer(
         exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config,
-        seed=int(cfg.seed), artifacts=exp.domain, log=say,
+        seed=int(cfg.seed), artifacts=exp.domain, log=say, label_dropout=exp.label_dropout,
     )
     result = trainer.fit()  # on error torchrun tears every rank down
     if dist.enabled:
@@ -247,7 +247,11 @@ def sample(cfg: DictConfig) -> None:
     sampler = exp.build_sampler()
     check_length(exp, sampler, length, min(num, int(cfg.sample_batch_size)))  # before any sampling
     t0 = time.perf_counter()
-    out = exp.generate(num, length, condition, sampler=sampler, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
+    label = cfg.condition.get("label")
+    scale = float((cfg.get("guidance") or {}).get("scale") or 0.0)
+    exp.denoiser(label if label not in (None, "") else None, scale)  # an unknown label fails here, before sampling
+    out = exp.generate(num, length, condition, sampler=sampler, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size),
+                       label=label if label not in (None, "") else None, guidance=scale)
     dt = time.perf_counter() - t0
     texts = [decode(row) for row in out.tokens]
     for i, s in enumerate(texts):
