@@ -37,7 +37,7 @@ class Batch(NamedTuple):
     are always visible and never masked or scored (a source sentence, flanks), and
     ``label [B, F]``, the label ids of each row (one column per field of the source's
     :attr:`DataSource.labels`; :mod:`seqdiff.labels`): given, never scored, so a likelihood
-    of a labelled batch is the conditional one, :math:`-\log p(x \mid y)`."""
+    of a labelled batch is the conditional one, :math:`-\\log p(x \\mid y)`."""
 
     x0: Tensor
     valid: Tensor

@@ -1,4 +1,4 @@
-"""DiT-style transformer (Peebles & Xie 2023, as adapted by SEDD/MDLM) on PyTorch SDPA.
+r"""DiT-style transformer (Peebles & Xie 2023, as adapted by SEDD/MDLM) on PyTorch SDPA.
 
 Pre-LayerNorm blocks with rotary attention and a GELU MLP. With time conditioning the
 norms are adaLN-Zero modulated by an embedding of the noise level (MDLM keeps that
