@@ -283,7 +283,7 @@ def build_run(
     if labels is not None:
         if "label_sizes" not in params:
             raise ConfigError(f"backbone: {config['backbone'].get('_target_')} takes no labels, but the run has label "
-                              f"fields {list(labels.field_names)} (use backbone=dit or dit_conv)")
+                              f"fields {list(labels.field_names)} (labelled backbones: dit, dit_conv, bimamba, caduceus_ps, caduceus_ph)")
         backbone_extra["label_sizes"] = list(labels.sizes)
     # Weight initialisation depends only on the run seed, not on what ran before.
     with torch.random.fork_rng(devices=[]):

@@ -85,9 +85,10 @@ def test_bad_labels_are_refused():
 
 
 def test_a_labelled_run_on_a_backbone_without_labels_is_one_line_at_build_time():
-    cfg = labelled_config(backbone={"_target_": "seqdiff.backbones.BiMamba", "d_model": 16, "n_layers": 1})
-    with pytest.raises(ConfigError, match=r"^backbone: seqdiff.backbones.BiMamba takes no labels, but the run has "
-                                          r"label fields \['species'\] \(use backbone=dit or dit_conv\)$"):
+    cfg = labelled_config(backbone={"_target_": "seqdiff.backbones.HyenaDNA", "d_model": 16, "n_layers": 1})
+    with pytest.raises(ConfigError, match=r"^backbone: seqdiff.backbones.HyenaDNA takes no labels, but the run has "
+                                          r"label fields \['species'\] \(labelled backbones: dit, dit_conv, bimamba, "
+                                          r"caduceus_ps, caduceus_ph\)$"):
         build_run(cfg, resolve_labels=True)
     cfg = labelled_config()
     cfg["process"] = {"_target_": "seqdiff.processes.MaskedDiffusion", "corruption": "ens"}
