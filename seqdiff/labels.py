@@ -94,7 +94,8 @@ class LabelSpec:
                 raise ValueError(f"{where}: unknown label field {key!r} (known: {', '.join(self.field_names)})")
             names = self.names(key)
             if str(name) not in names:
-                raise ValueError(f"{where}: unknown {key} label {str(name)!r} (known: {', '.join(names)})")
+                what = "label" if key == "label" else f"{key} label"
+                raise ValueError(f"{where}: unknown {what} {str(name)!r} (known: {', '.join(names)})")
             ids[self.field_names.index(key)] = names.index(str(name))
         return ids
 

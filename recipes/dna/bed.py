@@ -3,7 +3,10 @@
 The HyenaDNA/Caduceus HG38 setup reads Basenji's ``sequences_human.bed``: tab-separated,
 no header, four columns, the fourth one of ``train``/``valid``/``test``. Any BED with at
 least three columns works; ``split_column`` names the (1-based) column holding the split
-label, or ``None`` to assign splits from the config (``recipes/dna/splits.py``). Every
+label, or ``None`` to assign splits from the config (``recipes/dna/splits.py``);
+``label_column`` the column holding a class label of each row (species, cell type, activity
+class: ``data.label_column=5``), every row needing one (and, with ``label_names``, one of
+those). Every
 row is checked before anything is read: the error names the file, the line and what to
 change.
 """
@@ -14,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from seqdiff.errors import DataError
 
@@ -23,12 +26,14 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Interval:
-    """``[start, end)`` of record ``chrom``; ``line`` is the BED line it came from (or 0)."""
+    """``[start, end)`` of record ``chrom``; ``line`` is the BED line it came from (or 0);
+    ``label`` its class label (``label_column``), or None."""
 
     chrom: str
     start: int
     end: int
     line: int = 0
+    label: str | None = None
 
     def __len__(self) -> int:
         return self.end - self.start
@@ -41,6 +46,8 @@ def read_bed(
     split_column: int | None = 4,
     fasta_name: str = "the FASTA",
     include: str | None = None,
+    label_column: int | None = None,
+    label_names: Sequence[str] | None = None,
 ) -> tuple[list[Interval], list[str] | None]:
     """Parse and check a BED file.
 
@@ -48,6 +55,8 @@ def read_bed(
         lengths: record name -> length, from the FASTA index.
         split_column: 1-based column with the split label, or None.
         include: optional regex; rows whose chromosome does not fully match are skipped.
+        label_column: 1-based column with each row's class label (kept as ``Interval.label``).
+        label_names: the labels allowed there (a row with another is an error naming it).
 
     Returns:
         the intervals and, when ``split_column`` is set, the split label of each.
@@ -98,8 +107,17 @@ def read_bed(
                         "if that column is a name, set data.bed_split_column=null)"
                     )
                 labels.append(label)
+            label_value = None
+            if label_column is not None:
+                label_value = cols[label_column - 1].strip() if len(cols) >= label_column else ""
+                if not label_value:
+                    raise DataError(f"{where}: no label in column {label_column} (data.label_column={label_column}); "
+                                    "every row needs one")
+                if label_names is not None and label_value not in label_names:
+                    raise DataError(f"{where}: label {label_value!r} in column {label_column} is not one of "
+                                    f"data.label_names ({', '.join(label_names)})")
             if end > start:  # an empty interval has no windows; skip it silently
-                intervals.append(Interval(chrom, start, end, lineno))
+                intervals.append(Interval(chrom, start, end, lineno, label_value))
             elif split_column is not None:
                 labels.pop()
     if not intervals:

@@ -127,8 +127,9 @@ def evaluate_likelihood(
             bkw = dict(kw)
             if len(batch) > 2 and batch[2] is not None:
                 bkw["fixed"] = batch[2].to(device)
-            if len(batch) > 3 and batch[3] is not None:  # labelled data: the conditional NELBO
-                bkw["label"] = batch[3].to(device).long().reshape(batch[0].shape[0], -1)
+            label = getattr(batch, "label", None)
+            if label is not None:  # labelled data: the conditional NELBO
+                bkw["label"] = label.to(device).long().reshape(batch[0].shape[0], -1)
             B = x0.shape[0]
             acc = torch.zeros(B, dtype=torch.float64, device=device)
             for k in range(1 if exact else draws):

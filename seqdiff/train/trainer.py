@@ -235,7 +235,7 @@ class Trainer:
         torch.manual_seed(derive_seed(self.seed, self.step, self.rank, 1))  # dropout
         micro = [self.data.train_batch(self.step * c.grad_accum + m, c.batch_size, rank=self.rank, world_size=world)
                  for m in range(c.grad_accum)]
-        labels = [b[3] if len(b) > 3 else None for b in micro]  # Batch.label [B, F] or None
+        labels = [getattr(b, "label", None) for b in micro]  # Batch.label [B, F] or None
         micro = [(b[0], b[1], b[2] if len(b) > 2 else None) for b in micro]  # (x0, valid[, fixed])
         local_tokens = sum(int((v & ~f).sum()) if f is not None else int(v.sum()) for _, v, f in micro)
         stats = torch.tensor([float(local_tokens), 0.0], dtype=torch.float64)
