@@ -15,10 +15,14 @@ scale ``w`` the table reports, exactly:
   Both are read against ``floor``: the same figures of as many exact draws of the chain.
 
 for ``w`` in {0, 0.5, 1, 2, 4, 8}, with the ancestral sampler and with EAGS. Rows holding
-``N`` (an id the chains never emit) are counted in ``foreign`` and left out of the rest.
+``N`` (an id the chains never emit) are counted in ``foreign`` and left out of the rest;
+``--never-n`` trains and samples with ``domain.never_generate=[N]`` instead (the DNA domain
+keeps N as a token by default, and guidance amplifies the noise in the tiny masses both
+passes give it: see the table of the default run).
 
     python benchmarks/guidance.py --quick          # ~1-2 min on 1 CPU thread
     python benchmarks/guidance.py                  # longer training, more samples
+    python benchmarks/guidance.py --quick --never-n
 
 One JSON line per (sampler, w, label), then a Markdown table averaged over labels.
 """
@@ -81,6 +85,7 @@ def main() -> None:
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--never-n", action="store_true", help="domain.never_generate=[N]: N gets no mass at all")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or (600 if args.quick else 3000)
@@ -90,6 +95,8 @@ def main() -> None:
                  f"data.species=[{','.join(names)}]", f"data.seq_len={args.seq_len}", f"trainer.steps={steps}",
                  "trainer.batch_size=32", "trainer.progress=false", "trainer.eval_every=0", "trainer.ckpt_every=0",
                  "trainer.tensorboard=false", f"trainer.log_every={max(steps // 4, 1)}", "trainer.lr=3e-3"]
+    if args.never_n:
+        overrides.append("domain.never_generate=[N]")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
     run_cfg = {k: cfg[k] for k in ("seed", "domain", "data", "backbone", "process", "sampler", "trainer", "label")}
@@ -106,7 +113,7 @@ def main() -> None:
     run.model.eval()
     print(json.dumps({"train_steps": res.step, "train_seconds": round(train_s, 1), "last_loss": res.last_loss,
                       "params": run.model.num_parameters(), "species": names, "dropout": args.dropout,
-                      "threads": args.threads}), flush=True)
+                      "threads": args.threads, "never_n": args.never_n, "samples": n}), flush=True)
     floors = {}
     for k in range(len(names)):  # the same figures for n exact draws of each chain
         sym = data.from_domain[data.draw(torch.full((n,), k), torch.Generator().manual_seed(99 + k))]

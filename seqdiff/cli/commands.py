@@ -247,7 +247,9 @@ def sample(cfg: DictConfig) -> None:
     sampler = exp.build_sampler()
     check_length(exp, sampler, length, min(num, int(cfg.sample_batch_size)))  # before any sampling
     t0 = time.perf_counter()
-    label = cfg.condition.get("label")
+    label = cfg.condition.get("label")  # NAME, FIELD:NAME (several: quoted), or {field: name, ...}
+    if isinstance(label, DictConfig):
+        label = OmegaConf.to_container(label, resolve=True)
     scale = float((cfg.get("guidance") or {}).get("scale") or 0.0)
     exp.denoiser(label if label not in (None, "") else None, scale)  # an unknown label fails here, before sampling
     out = exp.generate(num, length, condition, sampler=sampler, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size),

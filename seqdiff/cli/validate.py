@@ -141,7 +141,6 @@ RANGES: dict[str, Range] = {
     "data.max_n_fraction": PROBABILITY,
     "data.reference_windows": COUNT,
     "data.bed_split_column": ints(1, null="split by data.split_by"),
-    "data.label_column": ints(1, null="no labels"),
     "data.split_fractions": number(0, 1, each=True),
     "data.min_length": COUNT,
     "data.separators": COUNT,

@@ -27,7 +27,7 @@ def genome(tmp_path_factory):
     for name, n in lengths.items():
         for k, s in enumerate(range(0, n - 2000 + 1, 2000)):
             split = "valid" if k % 5 == 3 else "test" if k % 5 == 4 else "train"
-            rows.append((name, s, s + 2000, split, TISSUE[name]))
+            rows.append((name, s, s + 2000, split, TISSUE[name], "fwd" if k % 2 else "rev"))
     return fa, write_bed(d / "regions.bed", rows), rows
 
 
@@ -72,9 +72,9 @@ def test_label_names_fix_the_ids_and_rc_flips_keep_the_label(genome):
 def test_a_row_without_a_label_names_the_file_and_line(genome, tmp_path):
     fa, _, rows = genome
     bad = list(rows)
-    bad[4] = bad[4][:4]
+    bad[4] = bad[4][:4] + ("",) + bad[4][5:]
     bed = write_bed(tmp_path / "missing.bed", bad)
-    with pytest.raises(DataError, match=rf"^{bed}, line 5: no label in column 5 \(data.label_column=5\); every row needs one$"):
+    with pytest.raises(DataError, match=rf"^{bed}, line 5: no label in column 5 \(data.label_column\); every row needs one$"):
         FastaData(DNADomain(), fa, bed, seq_len=64, label_column=5)
 
 
@@ -86,12 +86,32 @@ def test_a_label_not_configured_names_the_file_and_line(genome):
         FastaData(DNADomain(), fa, bed, seq_len=64, label_column=5, label_names=["liver", "brain"])
 
 
+def test_several_label_fields_from_several_columns(genome):
+    fa, bed, rows = genome
+    d = FastaData(DNADomain(), fa, bed, seq_len=64, rc_augment=0.0, label_column=[5, 6], label_field=["tissue", "arm"],
+                  label_names={"arm": ["rev", "fwd"]})
+    assert d.labels.to_dict() == {"tissue": ["brain", "heart", "liver"], "arm": ["rev", "fwd"]}
+    locs = list(d.eval_windows("valid", max_sequences=12))
+    ys = next(d.eval_batches("valid", batch_size=12, max_sequences=12)).label
+    by_row = {(r[0], r[1]): r for r in rows}
+    for (chrom, start, _), y in zip(locs, ys):
+        row = by_row[(chrom, start - start % 2000)]
+        assert d.labels.decode(y) == {"tissue": row[4], "arm": row[5]}
+    assert d.train_batch(0, 8).label.shape == (8, 2)
+    with pytest.raises(ConfigError, match=r"2 label columns need 2 field names"):
+        FastaData(DNADomain(), fa, bed, seq_len=64, label_column=[5, 6])
+
+
 def test_label_column_settings_are_checked(genome):
     fa, bed, _ = genome
     with pytest.raises(ConfigError, match="data.label_column: labels are read from a BED column"):
         FastaData(DNADomain(), fa, seq_len=64, label_column=5)
     with pytest.raises(ConfigError, match="is also data.bed_split_column"):
         FastaData(DNADomain(), fa, bed, seq_len=64, label_column=4)
+    with pytest.raises(ConfigError, match=r"^data.label_column: expected a 1-based BED column or a list of them, got 'five'$"):
+        FastaData(DNADomain(), fa, bed, seq_len=64, label_column="five")
+    with pytest.raises(ConfigError, match=r"distinct 1-based BED columns, got \[5, 5\]"):
+        FastaData(DNADomain(), fa, bed, seq_len=64, label_column=[5, 5], label_field=["a", "b"])
 
 
 def test_a_labelled_fasta_run_trains_and_samples_under_a_label(genome, tmp_path, capsys):
@@ -110,3 +130,24 @@ def test_a_labelled_fasta_run_trains_and_samples_under_a_label(genome, tmp_path,
     with pytest.raises(SystemExit):
         main(["sample", f"checkpoint={run}", "condition.label=kidney"])
     assert capsys.readouterr().err.strip() == "error: condition.label: unknown label 'kidney' (known: brain, heart, liver)"
+
+
+def test_two_label_fields_through_the_cli(genome, tmp_path, capsys):
+    fa, bed, _ = genome
+    run = tmp_path / "run2"
+    tiny = ["trainer.steps=2", "trainer.batch_size=4", "trainer.progress=false", "trainer.eval_every=0",
+            "trainer.tensorboard=false", "trainer.ckpt_every=0", "backbone.d_model=16", "backbone.n_layers=1",
+            "backbone.n_heads=2", "data.seq_len=32", "eval.max_sequences=4", "eval.num_samples=0", "eval.draws=1",
+            "data.reference_windows=8"]
+    assert main(["train", "experiment=dna_fasta", f"run_dir={run}", f"data.fasta={fa}", f"data.bed={bed}",
+                 "data.label_column=[5,6]", "data.label_field=[tissue,arm]", "label.dropout=0.1", *tiny]) == 0
+    capsys.readouterr()
+    assert main(["sample", f"checkpoint={run}", "condition.label={tissue:liver,arm:fwd}", "guidance.scale=1",
+                 "num_samples=2", "sampler.num_steps=4"]) == 0
+    assert main(["sample", f"checkpoint={run}", "condition.label='tissue:heart'", "num_samples=1",
+                 "sampler.num_steps=4"]) == 0  # a field left out: no label there
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["sample", f"checkpoint={run}", "condition.label=liver"])
+    assert capsys.readouterr().err.strip() == ("error: condition.label: this run has label fields ['tissue', 'arm']; "
+                                               "give field:name,field:name (or a dict)")
