@@ -137,7 +137,8 @@ class Run:
         ``label`` (or ``condition.label``): the label every sample is drawn under, a name,
         ``{field: name}`` or ids ``[F]`` (:mod:`seqdiff.labels`); ``guidance``: the
         classifier-free guidance scale :math:`w` (:mod:`seqdiff.samplers.guidance`; None or 0:
-        the conditional model itself). A run trained without labels refuses both."""
+        the conditional model itself). A run trained without labels refuses both; a labelled
+        run sampled without a label draws from its unconditional ("no label") model."""
         sampler = sampler or self.build_sampler()
         length = length or (condition.length if condition is not None else self.default_length())
         device = device or next(self.model.parameters()).device
