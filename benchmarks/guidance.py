@@ -23,6 +23,7 @@ passes give it: see the table of the default run).
     python benchmarks/guidance.py --quick          # ~1-2 min on 1 CPU thread
     python benchmarks/guidance.py                  # longer training, more samples
     python benchmarks/guidance.py --quick --never-n
+    python benchmarks/guidance.py --quick --never-n --shared-chain   # species differ only in motifs
 
 One JSON line per (sampler, w, label), then a Markdown table averaged over labels.
 """
@@ -86,6 +87,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--never-n", action="store_true", help="domain.never_generate=[N]: N gets no mass at all")
+    ap.add_argument("--shared-chain", action="store_true", help="species differ only in their planted motifs")
+    ap.add_argument("--motif-strength", type=float, default=0.9)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or (600 if args.quick else 3000)
@@ -97,6 +100,9 @@ def main() -> None:
                  "trainer.tensorboard=false", f"trainer.log_every={max(steps // 4, 1)}", "trainer.lr=3e-3"]
     if args.never_n:
         overrides.append("domain.never_generate=[N]")
+    if args.shared_chain:
+        overrides.append("data.shared_chain=true")
+    overrides.append(f"data.motif_strength={args.motif_strength}")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
     run_cfg = {k: cfg[k] for k in ("seed", "domain", "data", "backbone", "process", "sampler", "trainer", "label")}
@@ -113,7 +119,8 @@ def main() -> None:
     run.model.eval()
     print(json.dumps({"train_steps": res.step, "train_seconds": round(train_s, 1), "last_loss": res.last_loss,
                       "params": run.model.num_parameters(), "species": names, "dropout": args.dropout,
-                      "threads": args.threads, "never_n": args.never_n, "samples": n}), flush=True)
+                      "threads": args.threads, "never_n": args.never_n, "shared_chain": args.shared_chain,
+                      "motif_strength": args.motif_strength, "samples": n}), flush=True)
     floors = {}
     for k in range(len(names)):  # the same figures for n exact draws of each chain
         sym = data.from_domain[data.draw(torch.full((n,), k), torch.Generator().manual_seed(99 + k))]

@@ -1,7 +1,8 @@
 r"""A labelled synthetic source: K "species", each its own seeded Markov chain with its own motifs.
 
-Species :math:`y` is a :class:`MarkovSource` (seed ``derive_seed(source_seed, y)``, its own
-planted motifs); a row is a label drawn from the prior :math:`\pi(y)` and a window of its
+Species :math:`y` is a :class:`MarkovSource` (seed ``derive_seed(source_seed, y)``, or with
+``shared_chain`` one Dirichlet draw for all, so that species differ only in their planted
+motifs: a harder classification), with its own planted motifs; a row is a label drawn from the prior :math:`\pi(y)` and a window of its
 chain started from that chain's stationary law, so the window's law is exactly the chain's
 (:meth:`MarkovSource.log_prob`). Everything is therefore known in closed form:
 
@@ -44,6 +45,8 @@ class SpeciesData(DataSource):
         prior: per-species probability of a row (default uniform).
         order, concentration, motif_strength: of every chain (:class:`MarkovSource`).
         source_seed: fixes the chains (the ground truth).
+        shared_chain: every species starts from the same transition matrix and differs only
+            in its planted motifs (default: an independent chain each).
         seq_len: window length; eval_sequences: rows per evaluation split.
         label_field: the name of the label field (``species``).
         seed: seeds the training rows.
@@ -62,6 +65,7 @@ class SpeciesData(DataSource):
         concentration: float = 0.5,
         motif_strength: float = 0.9,
         source_seed: int = 1234,
+        shared_chain: bool = False,
         seq_len: int = 64,
         eval_sequences: int = 512,
         label_field: str = "species",
@@ -84,7 +88,7 @@ class SpeciesData(DataSource):
         self.species, self.motifs, self.symbols = species, motifs, symbols
         self.prior = torch.tensor(prior, dtype=torch.float64)
         self.sources = [
-            MarkovSource(len(symbols), order, derive_seed(source_seed, k), concentration,
+            MarkovSource(len(symbols), order, source_seed if shared_chain else derive_seed(source_seed, k), concentration,
                          [[lut[c] for c in m] for m in ms], motif_strength)
             for k, ms in enumerate(motifs)
         ]

@@ -92,3 +92,12 @@ def test_score_label_on_exact_draws_of_a_species():
 def test_bad_settings_are_refused(kw, msg):
     with pytest.raises(ValueError, match=msg):
         source(**kw)
+
+
+def test_a_shared_chain_differs_between_species_only_at_motif_contexts():
+    d = source(shared_chain=True, motifs=[["TATAAT"], ["GGATCC"], ["CACGTG"]])
+    p0, p1 = d.sources[0].transition, d.sources[1].transition
+    differ = (p0 - p1).abs().sum(1) > 0
+    assert 0 < int(differ.sum()) <= 10  # the contexts the two motifs rewrite, nothing else
+    assert not torch.allclose(d.posterior(d.draw(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(0))),
+                              d.prior.expand(50, -1))
