@@ -25,18 +25,39 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from torch import Tensor
 
+from seqdiff.labels import LabelSpec
+
 if TYPE_CHECKING:  # the condition type only; samplers are not imported at run time
     from seqdiff.samplers.base import Condition
 
 
-class Batch(NamedTuple):
-    """One batch: token ids ``x0 [B, L]``, ``valid [B, L]`` (False: padding or positions that
-    are not targets, never attended to) and optionally ``fixed [B, L]``, condition tokens that
-    are always visible and never masked or scored (a source sentence, flanks)."""
-
+class _Tensors(NamedTuple):
     x0: Tensor
     valid: Tensor
     fixed: Tensor | None = None
+
+
+class Batch(_Tensors):
+    """One batch: token ids ``x0 [B, L]``, ``valid [B, L]`` (False: padding or positions that
+    are not targets, never attended to) and optionally ``fixed [B, L]``, condition tokens that
+    are always visible and never masked or scored (a source sentence, flanks), and
+    ``label [B, F]``, the label ids of each row (one column per field of the source's
+    :attr:`DataSource.labels`; :mod:`seqdiff.labels`): given, never scored, so a likelihood
+    of a labelled batch is the conditional one, :math:`-\\log p(x \\mid y)`.
+
+    It unpacks as the triple ``x0, valid, fixed`` it always was; ``label`` is an attribute
+    (None for an unlabelled source), so code that reads three fields keeps working.
+    """
+
+    label: Tensor | None = None  # the default of a Batch built without one (e.g. by _replace)
+
+    def __new__(cls, x0: Tensor, valid: Tensor, fixed: Tensor | None = None, label: Tensor | None = None) -> "Batch":
+        self = super().__new__(cls, x0, valid, fixed)
+        self.label = label
+        return self
+
+    def __getnewargs__(self):  # copy / pickle keep the label
+        return (self.x0, self.valid, self.fixed, self.label)
 
 
 class DataSource(ABC):
@@ -45,10 +66,14 @@ class DataSource(ABC):
     Attributes:
         seq_len: the window length ``L`` (the trained length; samplers default to it).
         unit: what one token is called in reports (``"token"``, ``"base"``, ...).
+        labels: the label vocabulary when every batch carries ``label`` ids (species, cell
+            type, ...); None (default): the source has no labels. A run trained on a
+            labelled source stores it (``label.vocab``) and its backbone embeds the labels.
     """
 
     seq_len: int
     unit: str = "token"
+    labels: LabelSpec | None = None
 
     @abstractmethod
     def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:

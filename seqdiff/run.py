@@ -21,8 +21,10 @@ from seqdiff.data import DataSource
 from seqdiff.domains import Domain
 from seqdiff.ens_reference import reference_loader
 from seqdiff.errors import CheckpointError, ConfigError
+from seqdiff.labels import LabelSpec
 from seqdiff.processes.base import Process
 from seqdiff.samplers.base import Condition, SampleOutput, Sampler, SamplingContext
+from seqdiff.samplers.guidance import GuidedDenoiser
 from seqdiff.samplers.keywords import KeywordCondition, keyword_variants
 from seqdiff.io.checkpoint import ARTIFACTS, Checkpoint, load_checkpoint
 from seqdiff.utils.instantiate import TRUSTED_PREFIXES, instantiate, locate
@@ -68,6 +70,16 @@ class Run:
     @property
     def vocab(self) -> VocabSpec:
         return self.domain.vocab
+
+    @property
+    def labels(self) -> LabelSpec | None:
+        """The label vocabulary the model was trained with (``label.vocab``), or None."""
+        return label_spec(self.config)
+
+    @property
+    def label_dropout(self) -> float:
+        """``label.dropout``: the probability a training row's labels become "no label"."""
+        return float((self.config.get("label") or {}).get("dropout") or 0.0)
 
     @cached_property
     def data(self) -> DataSource:
@@ -117,8 +129,16 @@ class Run:
         seed: int = 0,
         batch_size: int | None = None,
         device: torch.device | str | None = None,
+        label: Any = None,
+        guidance: float | None = None,
     ) -> SampleOutput:
-        """Draw ``num_samples`` sequences (batched), optionally under a fixed-token condition."""
+        """Draw ``num_samples`` sequences (batched), optionally under a fixed-token condition.
+
+        ``label`` (or ``condition.label``): the label every sample is drawn under, a name,
+        ``{field: name}`` or ids ``[F]`` (:mod:`seqdiff.labels`); ``guidance``: the
+        classifier-free guidance scale :math:`w` (:mod:`seqdiff.samplers.guidance`; None or 0:
+        the conditional model itself). A run trained without labels refuses both; a labelled
+        run sampled without a label draws from its unconditional ("no label") model."""
         sampler = sampler or self.build_sampler()
         length = length or (condition.length if condition is not None else self.default_length())
         device = device or next(self.model.parameters()).device
@@ -126,7 +146,7 @@ class Run:
         was_training = self.model.training
         self.model.eval()
         outs = []
-        denoiser = self.process.denoiser(self.model)
+        denoiser = self.denoiser(label if label is not None else getattr(condition, "label", None), guidance)
         try:
             for i, start in enumerate(range(0, num_samples, batch_size)):
                 n = min(batch_size, num_samples - start)
@@ -154,6 +174,36 @@ class Run:
             steps=max(o.steps for o in outs),
             trace=trace,
         )
+
+    def denoiser(self, label: Any = None, guidance: float | None = None):
+        """The sampler-facing denoiser: unconditional (``label`` None), conditional on
+        ``label``, or guided at scale ``guidance`` (one-line ``ConfigError`` for an unknown
+        label, listing the known ones)."""
+        if label is None:
+            if guidance:
+                raise ConfigError("guidance.scale: guidance needs a label (condition.label=NAME)")
+            return self.process.denoiser(self.model)
+        spec = self.labels
+        if spec is None:
+            raise ConfigError("condition.label: this run was trained without labels")
+        if isinstance(label, torch.Tensor):
+            ids = spec.check(label.reshape(1, -1), where="condition.label")[0]
+        else:
+            try:
+                ids = spec.encode(label, where="condition.label")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        process, model = self.process, self.model
+        if not guidance:
+            return process.denoiser(model, label=ids)
+
+        def labelled(x_t, rate, valid, positions, y):
+            return process.denoiser(model, label=y)(x_t, rate, valid, positions)
+
+        try:
+            return GuidedDenoiser(labelled, ids, spec.null(), float(guidance), self.vocab)
+        except ValueError as e:
+            raise ConfigError(f"guidance.scale: {e}") from None
 
     def generate_with_keywords(self, keywords: list[str], num_samples: int, length: int | None = None, *,
                                placement: str = "model", **kw) -> SampleOutput:
@@ -183,8 +233,20 @@ def _rows(condition: Condition | None, start: int, n: int) -> Condition | None:
     return Condition(condition.tokens[sl], condition.fixed[sl], valid)
 
 
+def label_spec(config: dict) -> LabelSpec | None:
+    """The run's label vocabulary (``label.vocab``: field -> names), or None (no labels)."""
+    vocab = (config.get("label") or {}).get("vocab")
+    if not vocab:
+        return None
+    try:
+        return LabelSpec.of(vocab)
+    except ValueError as e:
+        raise ConfigError(f"label.vocab: {e}") from None
+
+
 def build_run(
-    config: dict, *, trusted: tuple[str, ...] | None = None, artifacts_dir: str | os.PathLike | None = None
+    config: dict, *, trusted: tuple[str, ...] | None = None, artifacts_dir: str | os.PathLike | None = None,
+    resolve_labels: bool = False,
 ) -> Run:
     """Instantiate domain, backbone and process from a resolved config dict.
 
@@ -193,6 +255,12 @@ def build_run(
     ``artifacts/`` folder, passed to a domain that declares ``uses_artifacts`` (e.g. a
     trained tokenizer), which loads its files from there instead of the paths in the
     config, which may not exist on this machine.
+
+    Labels: a run whose ``label.vocab`` is set is labelled (its backbone is built with
+    ``label_sizes``). ``resolve_labels`` (training): the data is built first, and if it
+    declares labels (:attr:`DataSource.labels`) their vocabulary is written into
+    ``config["label"]["vocab"]``, which the checkpoint then stores. A labelled run on a
+    backbone or process that takes no labels is a one-line :class:`ConfigError`.
     """
     for key in MODEL_SECTIONS:
         if not isinstance(config.get(key), dict):
@@ -206,17 +274,56 @@ def build_run(
     if not isinstance(domain.vocab, VocabSpec):
         raise ConfigError("domain: the domain object must expose a VocabSpec as .vocab")
     vocab = domain.vocab
+    data = _resolve_labels(config, domain, trusted) if resolve_labels else None
+    labels = label_spec(config)
     backbone_extra: dict[str, Any] = {"vocab_size": vocab.size}
     target = locate(config["backbone"].get("_target_"), section="backbone", trusted=trusted)
-    if "vocab" in inspect.signature(target).parameters:  # e.g. Caduceus needs the complement map
+    params = inspect.signature(target).parameters
+    if "vocab" in params:  # e.g. Caduceus needs the complement map
         backbone_extra["vocab"] = vocab
+    if labels is not None:
+        if "label_sizes" not in params:
+            raise ConfigError(f"backbone: {config['backbone'].get('_target_')} takes no labels, but the run has label "
+                              f"fields {list(labels.field_names)} (labelled backbones: dit, dit_conv, bimamba, caduceus_ps, caduceus_ph)")
+        backbone_extra["label_sizes"] = list(labels.sizes)
     # Weight initialisation depends only on the run seed, not on what ran before.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(int(config.get("seed", 0)), 0x1217))
         model = instantiate(config["backbone"], section="backbone", trusted=trusted, **backbone_extra)
     check_contract("backbone", model, config["backbone"].get("_target_"))
     process = build_process(config["process"], vocab, model, trusted=trusted)
-    return Run(config=config, domain=domain, model=model, process=process, trusted=trusted)
+    if labels is not None and not process.takes_labels:
+        raise ConfigError(f"process: the {process.kind} process takes no labels (use process=mdlm)")
+    if labels is not None and getattr(process, "corruption", "uniform") == "ens":
+        raise ConfigError("process.corruption: ENS corruption does not take labels yet (process.corruption=uniform)")
+    run = Run(config=config, domain=domain, model=model, process=process, trusted=trusted)
+    if data is not None:
+        run.__dict__["data"] = data  # the cached property: built once, here
+    return run
+
+
+def _resolve_labels(config: dict, domain: Domain, trusted: tuple[str, ...] | None) -> DataSource | None:
+    """Build the data (for training) and record its label vocabulary in ``config["label"]``."""
+    if not isinstance(config.get("data"), dict):
+        return None
+    dropout = float((config.get("label") or {}).get("dropout") or 0.0)
+    data = instantiate(config["data"], section="data", trusted=trusted, domain=domain)
+    check_contract("data", data, config["data"].get("_target_"))
+    spec = data.labels
+    if spec is not None and not isinstance(spec, LabelSpec):
+        raise ConfigError(f"data: {config['data'].get('_target_')}.labels must be a seqdiff.labels.LabelSpec or None")
+    given = label_spec(config)
+    if spec is None:
+        if given is not None or dropout > 0:
+            raise ConfigError(f"label: the data ({config['data'].get('_target_')}) has no labels; remove label.* "
+                              "or give the data a label source (e.g. data.label_column=5)")
+        return data
+    if given is not None and given != spec:
+        raise ConfigError(f"label.vocab: {given.to_dict()} differs from the data's labels {spec.to_dict()}")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"label.dropout: expected a number in [0, 1), got {dropout}")
+    config["label"] = {**(config.get("label") or {}), "dropout": dropout, "vocab": spec.to_dict()}
+    return data
 
 
 def build_process(cfg: dict, vocab: VocabSpec, model: Backbone, *, trusted: tuple[str, ...] | None = None) -> Process:

@@ -26,6 +26,7 @@ LEVELS: list[tuple[str, ...]] = [
     ("errors",),
     ("registry",),                              # entry points of installed packages
     ("utils", "vocab", "schedules", "ops"),
+    ("labels",),                                # the label vocabulary (batches, backbones, runs)
     ("backbones", "io"),                        # io: the checkpoint format (narrowed below)
     ("processes", "samplers"),                  # neither knows the other (narrowed below)
     ("data", "domains", "run_config", "ens_reference"),  # the contracts; config policy; reference loading

@@ -3,7 +3,10 @@
 The HyenaDNA/Caduceus HG38 setup reads Basenji's ``sequences_human.bed``: tab-separated,
 no header, four columns, the fourth one of ``train``/``valid``/``test``. Any BED with at
 least three columns works; ``split_column`` names the (1-based) column holding the split
-label, or ``None`` to assign splits from the config (``recipes/dna/splits.py``). Every
+label, or ``None`` to assign splits from the config (``recipes/dna/splits.py``);
+``label_columns`` the columns holding class labels of each row (species, cell type, activity
+class: ``data.label_column=5``, or several), every row needing one in each (and, with
+``label_names``, one of those). Every
 row is checked before anything is read: the error names the file, the line and what to
 change.
 """
@@ -14,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from seqdiff.errors import DataError
 
@@ -23,12 +26,14 @@ SPLITS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Interval:
-    """``[start, end)`` of record ``chrom``; ``line`` is the BED line it came from (or 0)."""
+    """``[start, end)`` of record ``chrom``; ``line`` is the BED line it came from (or 0);
+    ``label`` its class labels (one per ``label_columns``), or None."""
 
     chrom: str
     start: int
     end: int
     line: int = 0
+    label: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return self.end - self.start
@@ -41,6 +46,8 @@ def read_bed(
     split_column: int | None = 4,
     fasta_name: str = "the FASTA",
     include: str | None = None,
+    label_columns: Sequence[int] | None = None,
+    label_names: Sequence[Sequence[str] | None] | None = None,
 ) -> tuple[list[Interval], list[str] | None]:
     """Parse and check a BED file.
 
@@ -48,6 +55,9 @@ def read_bed(
         lengths: record name -> length, from the FASTA index.
         split_column: 1-based column with the split label, or None.
         include: optional regex; rows whose chromosome does not fully match are skipped.
+        label_columns: 1-based columns with each row's class labels (``Interval.label``).
+        label_names: per label column, the labels allowed there, or None (any); a row with
+            another is an error naming it.
 
     Returns:
         the intervals and, when ``split_column`` is set, the split label of each.
@@ -98,13 +108,27 @@ def read_bed(
                         "if that column is a name, set data.bed_split_column=null)"
                     )
                 labels.append(label)
+            label_value = None
+            if label_columns:
+                label_value = tuple(_label(cols, c, (label_names or [None] * len(label_columns))[k], where)
+                                    for k, c in enumerate(label_columns))
             if end > start:  # an empty interval has no windows; skip it silently
-                intervals.append(Interval(chrom, start, end, lineno))
+                intervals.append(Interval(chrom, start, end, lineno, label_value))
             elif split_column is not None:
                 labels.pop()
     if not intervals:
         raise DataError(f"{path}: no intervals" + (f" on chromosomes matching {include!r}" if include else ""))
     return intervals, (labels if split_column is not None else None)
+
+
+def _label(cols: Sequence[str], column: int, names: Sequence[str] | None, where: str) -> str:
+    value = cols[column - 1].strip() if len(cols) >= column else ""
+    if not value:
+        raise DataError(f"{where}: no label in column {column} (data.label_column); every row needs one")
+    if names is not None and value not in names:
+        raise DataError(f"{where}: label {value!r} in column {column} is not one of data.label_names "
+                        f"({', '.join(names)})")
+    return value
 
 
 def _name_hint(chrom: str, lengths: Mapping[str, int]) -> str:

@@ -54,7 +54,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -69,6 +69,7 @@ from seqdiff_recipes.dna.memorisation import TrainingIndex
 from seqdiff_recipes.dna.splits import assign
 from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
+from seqdiff.labels import LabelSpec
 from seqdiff.utils.seeding import derive_seed
 
 #: Draws of a training window rejected for too many N before keeping the last one.
@@ -82,10 +83,15 @@ SOFTMASK_MODES = ("keep", "ignore")
 class _Split:
     """The intervals of one split that can hold a window, with prefix sums for sampling."""
 
-    def __init__(self, name: str, intervals: Sequence[Interval], seq_len: int) -> None:
+    def __init__(self, name: str, intervals: Sequence[Interval], seq_len: int,
+                 label_index: Sequence[dict[str, int]] | None = None) -> None:
         self.name = name
         self.all = list(intervals)
         self.intervals = [iv for iv in intervals if len(iv) >= seq_len]
+        # each interval's label ids [n, F] (a labelled BED), or None
+        self.label_ids = (np.array([[index[v] for index, v in zip(label_index, iv.label)] for iv in self.intervals],
+                                   dtype=np.int64).reshape(len(self.intervals), len(label_index))
+                          if label_index is not None else None)
         self.chroms = [iv.chrom for iv in self.intervals]
         self.starts = np.array([iv.start for iv in self.intervals], dtype=np.int64)
         lens = np.array([len(iv) for iv in self.intervals], dtype=np.int64)
@@ -132,6 +138,16 @@ class FastaData(DataSource):
         reference_split, reference_windows: the real windows that sample statistics are
             compared against (see :meth:`score_samples`).
         seed: seeds training-window placement and RC flips.
+        label_column: 1-based BED column with each row's class label (species, cell type,
+            activity), or a list of columns (several label fields): every window of that row
+            carries them (``Batch.label``; a label is strand-free, so an RC-flipped window
+            keeps it). Null: no labels.
+        label_names: the labels allowed (their order is the label ids'): a list for one
+            field, ``{field: [names]}`` for several; null (or a field left out): the
+            distinct labels of the BED, sorted. A row without one, or with one not listed,
+            is an error naming the file and line.
+        label_field: the name of the label field, or a list, one per column
+            (``condition.label=NAME``, or ``field:name,field:name``).
         motifs_file, motif_pvalue, memorisation_max_bases, memorisation_k: the sample
             metrics of :meth:`score_samples` (see :meth:`_init_sample_metrics`).
     """
@@ -163,7 +179,12 @@ class FastaData(DataSource):
         motif_pvalue: float = motifs.DEFAULT_PVALUE,
         memorisation_max_bases: int = 4_000_000,
         memorisation_k: int = 12,
+        label_column: int | Sequence[int] | None = None,
+        label_names: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+        label_field: str | Sequence[str] = "label",
     ) -> None:
+        columns, fields, allowed = _label_settings(label_column, label_names, label_field, bed, bed_split_column,
+                                                   split_by)
         if not fasta:
             raise ConfigError("data.fasta: give the genome, e.g. data.fasta=/path/genome.fa (plain, bgzip .gz, or GenBank)")
         if int(seq_len) < 1:
@@ -213,7 +234,7 @@ class FastaData(DataSource):
         if bed:
             intervals, labels = read_bed(
                 bed, lengths, split_column=None if self.eval_only else bed_split_column, fasta_name=fasta_name,
-                include=chroms
+                include=chroms, label_columns=columns, label_names=allowed,
             )
         else:
             pattern = re.compile(chroms) if chroms else None
@@ -234,7 +255,12 @@ class FastaData(DataSource):
                 test_chroms=test_chroms,
                 lengths=lengths,
             )
-        self.splits = {name: _Split(name, split_intervals[name], self.seq_len) for name in SPLITS}
+        label_index = None
+        if columns:
+            names = [list(a) if a is not None else sorted({iv.label[k] for iv in intervals}) for k, a in enumerate(allowed)]
+            self.labels = LabelSpec(tuple((f, tuple(n)) for f, n in zip(fields, names)))
+            label_index = [{n: i for i, n in enumerate(ns)} for ns in names]
+        self.splits = {name: _Split(name, split_intervals[name], self.seq_len, label_index) for name in SPLITS}
         self.source_name = self.bed or fasta_name
         if self.eval_only:
             self._check_split(EVAL_ONLY)
@@ -297,6 +323,11 @@ class FastaData(DataSource):
             ok &= (ids == self.n_id).sum(axis=1) <= self.max_n_fraction * ids.shape[1]
         return ok
 
+    def _train_labels(self, r: np.ndarray) -> np.ndarray | None:
+        """The label ids of training start numbers ``r`` (their intervals'), or None."""
+        s = self.splits["train"]
+        return None if s.label_ids is None else s.label_ids[np.searchsorted(s.cum_starts, r, side="right")]
+
     def _train_locations(self, r: np.ndarray) -> list[tuple[str, int, int]]:
         """Training start numbers ``r`` (each in 0 .. num_starts-1) as windows."""
         s = self.splits["train"]
@@ -332,26 +363,33 @@ class FastaData(DataSource):
         starts = gen.integers(total, size=batch_size * world_size)[lo:hi]
         flip = (gen.random(batch_size * world_size) < self.rc_p)[lo:hi]
         ids, valid = self._read(self._train_locations(starts))
+        label = self._train_labels(starts)
         for j in np.flatnonzero(~self._acceptable(ids, valid)):
             # Too many N: redraw this row from its own stream (still a pure function of
             # (seed, step, row)); after MAX_TRIES the last draw is kept.
             rng = np.random.Generator(np.random.PCG64(derive_seed(self.seed, int(step), lo + int(j), 1)))
             for _ in range(MAX_TRIES - 1):
-                rid, rv = self._read(self._train_locations(rng.integers(total, size=1)))
+                redraw = rng.integers(total, size=1)
+                rid, rv = self._read(self._train_locations(redraw))
                 if self._acceptable(rid, rv)[0]:
                     break
             ids[j], valid[j] = rid[0], rv[0]
+            if label is not None:
+                label[j] = self._train_labels(redraw)[0]
         if self._complement is not None and flip.any():
             ids[flip] = reverse_complement_ids(ids[flip], self._complement)
             valid[flip] = valid[flip][:, ::-1]
-        return Batch(torch.from_numpy(ids), torch.from_numpy(valid))
+        return Batch(torch.from_numpy(ids), torch.from_numpy(valid), None,
+                     None if label is None else torch.from_numpy(label))
 
     def eval_windows(self, split: str = "valid", max_sequences: int | None = None) -> Iterator[tuple[str, int, int]]:
         """The evaluation windows ``(chrom, start, end)`` in order (see module docstring)."""
-        for _, loc in self._eval_rows(split, max_sequences):
+        for _, loc, _ in self._eval_rows(split, max_sequences):
             yield loc
 
-    def _eval_rows(self, split: str, max_sequences: int | None) -> Iterator[tuple[tuple[np.ndarray, np.ndarray], tuple[str, int, int]]]:
+    def _eval_rows(self, split: str, max_sequences: int | None
+                   ) -> Iterator[tuple[tuple[np.ndarray, np.ndarray], tuple[str, int, int], int | None]]:
+        """``((ids, valid), (chrom, start, end), label ids [F] or None)`` of each evaluation window."""
         s = self._split(split)
         T = s.num_tiles
         n = T if max_sequences is None else min(int(max_sequences), T)
@@ -361,19 +399,28 @@ class FastaData(DataSource):
                 loc = self.window(split, j)
                 ids, v = self._read([loc])
                 if self._acceptable(ids, v)[0]:
-                    yield (ids[0], v[0]), loc
+                    label = None
+                    if s.label_ids is not None:
+                        label = s.label_ids[int(np.searchsorted(s.cum_tiles, j, side="right"))]
+                    yield (ids[0], v[0]), loc, label
                     break
 
     def eval_batches(self, split: str = "valid", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[Batch]:
-        xs, vs = [], []
-        for (ids, v), _ in self._eval_rows(split, max_sequences):
+        xs, vs, ys = [], [], []
+
+        def batch() -> Batch:
+            label = torch.from_numpy(np.stack(ys)) if ys and ys[0] is not None else None
+            return Batch(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)), None, label)
+
+        for (ids, v), _, y in self._eval_rows(split, max_sequences):
             xs.append(ids)
             vs.append(v)
+            ys.append(y)
             if len(xs) == batch_size:
-                yield Batch(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)))
-                xs, vs = [], []
+                yield batch()
+                xs, vs, ys = [], [], []
         if xs:
-            yield Batch(torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(vs)))
+            yield batch()
 
     # ------------------------------------------------------------------ reports
     def num_tokens(self, split: str) -> int:
@@ -501,3 +548,37 @@ class FastaData(DataSource):
         if self.motifs_file and len(ref_a) and len(ref_b):
             out.update(motifs.enrichment(s.numpy(), ref_a.numpy(), ref_b.numpy(), self.motif_scanner()))
         return out
+
+
+def _label_settings(column: Any, names: Any, field: Any, bed: Any, split_column: int | None, split_by: str
+                    ) -> tuple[list[int] | None, list[str], list[list[str] | None]]:
+    """``(columns, field names, allowed names per field)`` of ``data.label_*`` (one-line errors)."""
+    if column is None:
+        return None, [], []
+    given = list(column) if isinstance(column, (list, tuple)) else [column]
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in given):
+        raise ConfigError(f"data.label_column: expected a 1-based BED column or a list of them, got {column!r}")
+    columns = [int(c) for c in given]
+    if not bed:
+        raise ConfigError("data.label_column: labels are read from a BED column; give data.bed=regions.bed")
+    if any(c < 1 for c in columns) or len(set(columns)) != len(columns):
+        raise ConfigError(f"data.label_column: expected distinct 1-based BED columns, got {columns}")
+    if split_column is not None and int(split_column) in columns and split_by != EVAL_ONLY:
+        raise ConfigError(f"data.label_column={column} is also data.bed_split_column (the train/valid/test column); "
+                          "set one of them to another column")
+    fields = [str(f) for f in (field if isinstance(field, (list, tuple)) else [field])]
+    if len(fields) != len(columns):
+        raise ConfigError(f"data.label_field: {len(columns)} label columns need {len(columns)} field names "
+                          f"(data.label_field=[...]), got {fields}")
+    if names is None:
+        allowed = [None] * len(columns)
+    elif isinstance(names, Mapping):
+        unknown = [k for k in names if k not in fields]
+        if unknown:
+            raise ConfigError(f"data.label_names: unknown label fields {unknown} (fields: {', '.join(fields)})")
+        allowed = [[str(n) for n in names[f]] if f in names else None for f in fields]
+    else:
+        if len(fields) != 1:
+            raise ConfigError("data.label_names: with several label fields give {field: [names], ...}")
+        allowed = [[str(n) for n in names]]
+    return columns, fields, allowed

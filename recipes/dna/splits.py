@@ -57,7 +57,7 @@ def by_fraction(intervals: Sequence[Interval], fractions: Sequence[float]) -> di
         b = iv.start + round(n * (f_train + f_valid))
         for name, s, e in (("train", iv.start, a), ("valid", a, b), ("test", b, iv.end)):
             if e > s:
-                out[name].append(Interval(iv.chrom, s, e, iv.line))
+                out[name].append(Interval(iv.chrom, s, e, iv.line, iv.label))
     return out
 
 

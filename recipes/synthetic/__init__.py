@@ -2,5 +2,6 @@
 
 from seqdiff_recipes.synthetic.data import MarkovData
 from seqdiff_recipes.synthetic.markov import MarkovSource
+from seqdiff_recipes.synthetic.species import SpeciesData
 
-__all__ = ["MarkovData", "MarkovSource"]
+__all__ = ["MarkovData", "MarkovSource", "SpeciesData"]

@@ -1,6 +1,6 @@
 """The one contract every backbone obeys.
 
-``forward(x_t, t, valid, output_mask=None) -> logits``
+``forward(x_t, t, valid, output_mask=None, label=None) -> logits``
 
 - ``x_t``: LongTensor ``[B, L]`` of (partly masked) token ids.
 - ``t``: FloatTensor ``[B]`` noise level, or ``None``. Processes pass the masking rate
@@ -12,6 +12,14 @@
   selected positions are returned, packed as ``[N, V]`` in row-major order. The MDLM
   loss only needs masked positions, and for large vocabularies the output projection
   dominates the cost, so backbones that can skip it for other positions should.
+- ``label``: optional LongTensor ``[B, F]`` of label ids per sequence (one column per label
+  field, :mod:`seqdiff.labels`; id ``K_f`` is the learned "no label"). Only a backbone built
+  with ``label_sizes`` (the number of names ``K_f`` of each field) takes it: it is part of
+  the conditioning (DiT: added to the adaLN vector), and ``None`` means no label (every
+  field's no-label id). A label is strand-free: it never breaks an RC-equivariant model's
+  symmetry. Passing a label to a backbone without ``label_sizes`` is a ``ValueError``;
+  :func:`seqdiff.run.build_run` refuses a labelled run on a backbone whose constructor has
+  no ``label_sizes`` argument (one-line ``ConfigError``), so that is never reached.
 
 Logits are returned in the backbone's compute dtype; processes cast to float32.
 """
@@ -21,6 +29,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
+import torch
 from torch import Tensor, nn
 
 
@@ -32,6 +41,8 @@ class Backbone(nn.Module, ABC):
     causal: bool = False
     #: True when the network actually uses its ``t`` argument.
     time_conditioning: bool = False
+    #: Names per label field the network embeds (``()``: it takes no labels).
+    label_sizes: tuple[int, ...] = ()
 
     @abstractmethod
     def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
@@ -47,8 +58,13 @@ class Backbone(nn.Module, ABC):
         t: Tensor | None = None,
         valid: Tensor | None = None,
         output_mask: Tensor | None = None,
+        label: Tensor | None = None,
     ) -> Tensor:
-        h = self.features(x_t, t, valid)
+        if label is not None:
+            check_label(self, label, x_t)
+            h = self.features(x_t, t, valid, label=label)  # only labelled backbones take the keyword
+        else:
+            h = self.features(x_t, t, valid)
         if output_mask is not None:
             h = h[output_mask]
         return self.head(h)
@@ -78,6 +94,27 @@ def check_inputs(x_t: Tensor, valid: Tensor | None) -> None:
         raise ValueError(
             f"backbone: valid shape {tuple(valid.shape)} != x_t shape {tuple(x_t.shape)}"
         )
+
+
+def check_label(model: nn.Module, label: Tensor, x_t: Tensor) -> Tensor:
+    """``label`` as ``[B, F]`` ids in range for ``model.label_sizes``; a one-line ``ValueError`` else."""
+    sizes = tuple(getattr(model, "label_sizes", ()) or ())
+    if not sizes:
+        raise ValueError(f"backbone: {type(model).__name__} was built without labels (label_sizes) but was given one")
+    if label.dim() != 2 or label.shape != (x_t.shape[0], len(sizes)):
+        raise ValueError(f"backbone: label must be [batch, {len(sizes)}] = [{x_t.shape[0]}, {len(sizes)}], "
+                         f"got {tuple(label.shape)}")
+    high = torch.tensor(sizes, device=label.device)
+    if ((label < 0) | (label > high)).any():
+        raise ValueError(f"backbone: label ids out of range (sizes {list(sizes)}; the no-label id is the size)")
+    return label
+
+
+def label_or_null(model: nn.Module, label: Tensor | None, batch: int, device) -> Tensor:
+    """``label``, or every field's no-label id for ``batch`` rows when it is None."""
+    if label is not None:
+        return label.to(device)
+    return torch.tensor(model.label_sizes, dtype=torch.long, device=device).unsqueeze(0).expand(batch, -1)
 
 
 class IncrementalDecoder(Protocol):

@@ -20,6 +20,8 @@ positions get exactly the logits of the unpadded sequence.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -118,6 +120,31 @@ class TimeEmbedding(nn.Module):
         return self.proj(F.silu(self.t_embed(t)))
 
 
+class LabelEmbedding(nn.Module):
+    """One learned table per label field (``K_f`` names + "no label"), summed: a vector per
+    sequence added to every position's input state (constant over the sequence, so a label
+    is strand-free). Zero-initialised, so a labelled network starts as the unlabelled one."""
+
+    def __init__(self, d_model: int, sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.sizes = tuple(int(k) for k in sizes)
+        self.tables = nn.ModuleList(nn.Embedding(k + 1, d_model) for k in self.sizes)
+        for table in self.tables:
+            nn.init.zeros_(table.weight)
+
+    def forward(self, label: Tensor | None, batch: int, device) -> Tensor:
+        if label is None:  # no label in every field
+            label = torch.tensor(self.sizes, device=device).unsqueeze(0).expand(batch, -1)
+        return sum(table(label[:, f].to(device)) for f, table in enumerate(self.tables))
+
+
+def label_embedding(name: str, d_model: int, label_sizes: Sequence[int] | None) -> LabelEmbedding | None:
+    sizes = tuple(int(k) for k in (label_sizes or ()))
+    if any(k < 1 for k in sizes):
+        raise ValueError(f"{name}: every label field needs at least one name, got label_sizes={list(sizes)}")
+    return LabelEmbedding(d_model, sizes) if sizes else None
+
+
 def check_time(name: str, module: TimeEmbedding | None, t: Tensor | None) -> None:
     if module is not None and t is None:
         raise ValueError(f"{name}: built with time_conditioning=True but called without t")
@@ -133,6 +160,8 @@ class BiMamba(Backbone):
         bidirectional, bidirectional_strategy, bidirectional_weight_tie: as Caduceus.
         time_conditioning: add an embedding of the masking rate to the input states.
         cond_dim: width of that embedding.
+        label_sizes: names per label field (a labelled run): their summed embeddings
+            (:class:`LabelEmbedding`) are added to the input states; None: no labels.
         norm_eps: RMSNorm epsilon.
         pad_vocab_multiple: embedding rows rounded up to a multiple (Caduceus: 8);
             logits are returned for the first ``vocab_size`` ids only.
@@ -160,6 +189,7 @@ class BiMamba(Backbone):
         pad_vocab_multiple: int = 1,
         tie_embeddings: bool = True,
         residual_in_fp32: bool = True,
+        label_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.vocab_size = vocab_size
@@ -179,19 +209,24 @@ class BiMamba(Backbone):
             self.time_embedding.reset()
         if tie_embeddings:
             self.lm_head.weight = self.embedding.weight
+        # after init_weights, zero: an unlabelled network's initialisation is untouched
+        self.label_embedding = label_embedding(type(self).__name__, d_model, label_sizes)
+        self.label_sizes = self.label_embedding.sizes if self.label_embedding is not None else ()
 
     @staticmethod
     def _mixer(d_model: int, mix: dict, mk: dict) -> nn.Module:
         """One layer's sequence mixer (:class:`ARMamba` swaps in a single-direction Mamba)."""
         return BiMambaMixer(d_model, mix["bidirectional"], mix["strategy"], mix["weight_tie"], **mk)
 
-    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None, label: Tensor | None = None) -> Tensor:
         check_inputs(x_t, valid)
         check_time(type(self).__name__, self.time_embedding, t)
         mask = _mask(valid)
         h = self.embedding(x_t)
         if self.time_embedding is not None:
             h = h + self.time_embedding(t.to(h.device)).unsqueeze(1).to(h.dtype)
+        if self.label_embedding is not None:
+            h = h + self.label_embedding(label, x_t.shape[0], h.device).unsqueeze(1).to(h.dtype)
         residual = None
         for layer in self.layers:
             h, residual = layer(h, residual, mask)

@@ -33,8 +33,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from seqdiff.backbones.base import Backbone, check_inputs
-from seqdiff.backbones.bimamba import BiMamba, BiMambaMixer, TimeEmbedding, _mask, check_time
+from seqdiff.backbones.base import Backbone, check_inputs, check_label
+from seqdiff.backbones.bimamba import BiMamba, BiMambaMixer, TimeEmbedding, _mask, check_time, label_embedding
 from seqdiff.backbones.mamba import RMSNorm, init_weights, padded_vocab
 from seqdiff.backbones.presets import resolve
 from seqdiff.vocab import VocabSpec, reverse_complement  # rc(x)_t = comp(x_{L-1-t}), used below
@@ -157,6 +157,7 @@ class CaduceusPS(_Presets, Backbone):
         pad_vocab_multiple: int = 1,
         residual_in_fp32: bool = True,
         preset: str | None = None,
+        label_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         shape = resolve("CaduceusPS", PRESETS, preset, DEFAULT_SHAPE, d_model=d_model, n_layers=n_layers)
@@ -182,9 +183,14 @@ class CaduceusPS(_Presets, Backbone):
         init_weights(self, n_layers)
         if self.time_embedding is not None:
             self.time_embedding.reset()
+        # after init_weights, zero (BiMamba's LabelEmbedding): an unlabelled network is untouched
+        self.label_embedding = label_embedding("CaduceusPS", d_model, label_sizes)
+        self.label_sizes = self.label_embedding.sizes if self.label_embedding is not None else ()
 
-    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
-        """``[B, L, 2d]``: forward strand, then the reverse strand stored reversed."""
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None, label: Tensor | None = None) -> Tensor:
+        """``[B, L, 2d]``: forward strand, then the reverse strand stored reversed. The time and
+        label vectors enter both strands as ``[c, J c]``: constant over L and J-symmetric, so the
+        network stays RC-equivariant (a label is strand-free)."""
         check_inputs(x_t, valid)
         check_time("CaduceusPS", self.time_embedding, t)
         mask = _mask(valid)
@@ -192,6 +198,9 @@ class CaduceusPS(_Presets, Backbone):
         if self.time_embedding is not None:
             c = self.time_embedding(t.to(h.device)).to(h.dtype)
             h = h + torch.cat([c, c.flip(-1)], dim=-1).unsqueeze(1)  # R-invariant: constant over L, J-symmetric
+        if self.label_embedding is not None:
+            c = self.label_embedding(label, x_t.shape[0], h.device).to(h.dtype)
+            h = h + torch.cat([c, c.flip(-1)], dim=-1).unsqueeze(1)
         residual = None
         for layer in self.layers:
             h, residual = layer(h, residual, mask)
@@ -233,6 +242,7 @@ class CaduceusPH(_Presets, BiMamba):
         conjoin: str = "eval",
         pad_vocab_multiple: int = 1,
         preset: str | None = None,
+        label_sizes: Sequence[int] | None = None,
         **kw,
     ) -> None:
         kw.update(resolve("CaduceusPH", PRESETS, preset, DEFAULT_SHAPE, d_model=kw.get("d_model"), n_layers=kw.get("n_layers")))
@@ -240,28 +250,31 @@ class CaduceusPH(_Presets, BiMamba):
             raise ValueError(f"CaduceusPH: conjoin must be one of {CONJOIN}, got {conjoin!r}")
         if not 0.0 <= rc_augment <= 1.0:
             raise ValueError(f"CaduceusPH: rc_augment is a probability, got {rc_augment}")
-        super().__init__(vocab_size, pad_vocab_multiple=pad_vocab_multiple, **kw)
+        super().__init__(vocab_size, pad_vocab_multiple=pad_vocab_multiple, label_sizes=label_sizes, **kw)
         V = padded_vocab(vocab_size, pad_vocab_multiple)
         self.register_buffer("comp", complement_ids(vocab_size, V, vocab, complement_map, "CaduceusPH"), persistent=False)
         self.rc_augment, self.conjoin = rc_augment, conjoin
 
-    def forward(self, x_t: Tensor, t: Tensor | None = None, valid: Tensor | None = None, output_mask: Tensor | None = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor | None = None, valid: Tensor | None = None, output_mask: Tensor | None = None,
+                label: Tensor | None = None) -> Tensor:
         check_inputs(x_t, valid)
+        lab = {} if label is None else {"label": check_label(self, label, x_t)}  # strand-free: both passes
         comp = self.comp[: self.vocab_size]
         if self.conjoin == "always" or (self.conjoin == "eval" and not self.training):
             B = x_t.shape[0]
             m = None if valid is None else torch.cat([valid, valid.flip(1)])
-            h = self.features(torch.cat([x_t, reverse_complement(x_t, self.comp)]), _twice(t), m)
+            lab2 = {} if label is None else {"label": torch.cat([label, label])}
+            h = self.features(torch.cat([x_t, reverse_complement(x_t, self.comp)]), _twice(t), m, **lab2)
             hf, hr = h[:B], h[B:].flip(1)
             if output_mask is not None:
                 hf, hr = hf[output_mask], hr[output_mask]
             return 0.5 * (self.head(hf) + self.head(hr)[..., comp])
         if not (self.training and self.rc_augment > 0):
-            return super().forward(x_t, t, valid, output_mask)
+            return super().forward(x_t, t, valid, output_mask, **lab)
         flip = torch.rand(x_t.shape[0], device=x_t.device) < self.rc_augment
         x = torch.where(flip[:, None], reverse_complement(x_t, self.comp), x_t)
         m = None if valid is None else torch.where(flip[:, None], valid.flip(1), valid)
-        h = self.features(x, t, m)
+        h = self.features(x, t, m, **lab)
         h = torch.where(flip[:, None, None], h.flip(1), h)  # back to the input's positions
         rows = flip[:, None].expand_as(x_t)
         if output_mask is not None:

@@ -1,9 +1,15 @@
-"""DiT-style transformer (Peebles & Xie 2023, as adapted by SEDD/MDLM) on PyTorch SDPA.
+r"""DiT-style transformer (Peebles & Xie 2023, as adapted by SEDD/MDLM) on PyTorch SDPA.
 
 Pre-LayerNorm blocks with rotary attention and a GELU MLP. With time conditioning the
 norms are adaLN-Zero modulated by an embedding of the noise level (MDLM keeps that
 machinery but feeds sigma=0; we build plain affine LayerNorms when it is off, which is
-the same function class with fewer parameters). ``causal=True`` turns the same network
+the same function class with fewer parameters). With ``label_sizes`` (a labelled run,
+:mod:`seqdiff.labels`) each label field has a learned embedding table of ``K_f + 1`` rows
+(the last: "no label"), summed into the conditioning vector :math:`c = e_t + \sum_f
+E_f[y_f]` that drives adaLN-Zero (DiT's class conditioning); a DiT that is not
+time-conditioned gets adaLN from the labels alone. Without labels nothing of this is built,
+so an unlabelled DiT has exactly the parameters, initialisation and outputs it had before
+labels existed. ``causal=True`` turns the same network
 into the autoregressive baseline. No flash-attn import: SDPA picks the best kernel on
 every device.
 
@@ -24,7 +30,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from seqdiff.backbones.base import Backbone, check_inputs
+from seqdiff.backbones.base import Backbone, check_inputs, label_or_null
 from seqdiff.backbones.presets import resolve
 from seqdiff.backbones.rotary import Rotary, apply_rotary
 
@@ -212,6 +218,8 @@ class DiT(Backbone):
             shape arguments given (not None) override its numbers (:mod:`seqdiff.backbones.presets`).
         conv_kernel: width of a depthwise convolution beside each block's attention
             (:class:`LocalConv`; causal when ``causal``); 0 (default, MDLM's DiT) for none.
+        label_sizes: names per label field (a labelled run passes them; see the module
+            docstring); None or empty: no labels.
     """
 
     def __init__(
@@ -230,6 +238,7 @@ class DiT(Backbone):
         rope_angles: str = "float64",
         conv_kernel: int = 0,
         preset: str | None = None,
+        label_sizes: tuple[int, ...] | list[int] | None = None,
     ) -> None:
         super().__init__()
         shape = resolve("DiT", PRESETS, preset, DEFAULT_SHAPE, d_model=d_model, n_layers=n_layers, n_heads=n_heads)
@@ -242,10 +251,16 @@ class DiT(Backbone):
             raise ValueError(f"DiT: d_model={d_model} is not divisible by n_heads={n_heads}")
         if causal and time_conditioning:
             raise ValueError("DiT: a causal (autoregressive) model takes no time conditioning")
+        label_sizes = tuple(int(k) for k in (label_sizes or ()))
+        if any(k < 1 for k in label_sizes):
+            raise ValueError(f"DiT: every label field needs at least one name, got label_sizes={list(label_sizes)}")
+        if causal and label_sizes:
+            raise ValueError("DiT: a causal (autoregressive) model takes no labels")
         self.vocab_size = vocab_size
         self.causal = causal
         self.time_conditioning = time_conditioning
-        cdim = cond_dim if time_conditioning else None
+        self.label_sizes = label_sizes
+        cdim = cond_dim if time_conditioning or label_sizes else None
         self.embed = nn.Embedding(vocab_size, d_model)
         self.rotary = Rotary(d_model // n_heads, base=rope_base, angles=rope_angles)
         self.t_embed = TimestepEmbedder(cond_dim) if time_conditioning else None
@@ -260,6 +275,8 @@ class DiT(Backbone):
             nn.init.zeros_(self.adaLN_out.weight)
             nn.init.zeros_(self.adaLN_out.bias)
         self.out = nn.Linear(d_model, vocab_size)
+        # one table per field, K_f names + "no label" (built only for a labelled run)
+        self.label_embed = nn.ModuleList(nn.Embedding(k + 1, cond_dim) for k in label_sizes) if label_sizes else None
         self._init_weights(n_layers)
 
     @classmethod
@@ -280,7 +297,7 @@ class DiT(Backbone):
                 nn.init.zeros_(p)
         nn.init.zeros_(self.out.weight)
 
-    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None) -> Tensor:
+    def features(self, x_t: Tensor, t: Tensor | None, valid: Tensor | None, label: Tensor | None = None) -> Tensor:
         check_inputs(x_t, valid)
         B, L = x_t.shape
         x = self.embed(x_t)
@@ -289,7 +306,15 @@ class DiT(Backbone):
         if self.t_embed is not None:
             if t is None:
                 raise ValueError("DiT: built with time_conditioning=True but called without t")
-            c = F.silu(self.t_embed(t.to(x.device)))
+            c = self.t_embed(t.to(x.device))
+        if self.label_embed is not None:  # c = e_t + sum_f E_f[y_f] (None: no label in every field)
+            y = label_or_null(self, label, B, x.device)
+            e = sum(table(y[:, f]) for f, table in enumerate(self.label_embed))
+            c = e if c is None else c + e
+        elif label is not None:
+            raise ValueError("DiT: built without labels (label_sizes) but given a label")
+        if c is not None:
+            c = F.silu(c)
         attn_mask, causal = self._sdpa_mask(valid, L)
         keep = None
         if self.conv_kernel and attn_mask is not None:  # padding is zero for the convolutions

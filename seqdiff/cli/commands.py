@@ -30,7 +30,7 @@ from seqdiff.train.config import TrainerConfig
 from seqdiff.train.parallel import resolve_device
 from seqdiff.utils.io import atomic_write_json, atomic_write_text
 
-RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer")
+RUN_SECTIONS = ("seed", "domain", "data", "backbone", "process", "sampler", "trainer", "label")
 
 
 def dispatch(cfg: DictConfig) -> int:
@@ -150,7 +150,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
         raise ConfigError("eval.protocol scores a finished run on another file: seqdiff eval checkpoint=RUN data=text "
                           "data.corpus.path=FILE eval.protocol=...")
     init = prepare_init(cfg, run_config, run_dir, tcfg, _overrides(), say)  # init_from=RUN (fresh runs only)
-    exp = build_run(run_config)
+    exp = build_run(run_config, resolve_labels=True)  # a labelled source's vocabulary goes into run_config
     if init is not None:
         init(exp)
     say(f"run directory: {run_dir}")
@@ -164,7 +164,7 @@ def _train(cfg: DictConfig, run_config: dict, dist, run_dir: Path, say) -> None:
 
     trainer = Trainer(
         exp.model, exp.process, exp.data, tcfg, run_dir=run_dir, vocab=exp.vocab, run_config=run_config,
-        seed=int(cfg.seed), artifacts=exp.domain, log=say,
+        seed=int(cfg.seed), artifacts=exp.domain, log=say, label_dropout=exp.label_dropout,
     )
     result = trainer.fit()  # on error torchrun tears every rank down
     if dist.enabled:
@@ -250,7 +250,13 @@ def sample(cfg: DictConfig) -> None:
     sampler = exp.build_sampler()
     check_length(exp, sampler, length, min(num, int(cfg.sample_batch_size)))  # before any sampling
     t0 = time.perf_counter()
-    out = exp.generate(num, length, condition, sampler=sampler, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size))
+    label = cfg.condition.get("label")  # NAME, FIELD:NAME (several: quoted), or {field: name, ...}
+    if isinstance(label, DictConfig):
+        label = OmegaConf.to_container(label, resolve=True)
+    scale = float((cfg.get("guidance") or {}).get("scale") or 0.0)
+    exp.denoiser(label if label not in (None, "") else None, scale)  # an unknown label fails here, before sampling
+    out = exp.generate(num, length, condition, sampler=sampler, seed=int(cfg.seed), batch_size=int(cfg.sample_batch_size),
+                       label=label if label not in (None, "") else None, guidance=scale)
     dt = time.perf_counter() - t0
     texts = [decode(row) for row in out.tokens]
     for i, s in enumerate(texts):

@@ -98,6 +98,8 @@ RANGES: dict[str, Range] = {
     "condition.motif_at": ints(null="no motif"),  # against the length: seqdiff.cli.condition
     "condition.target_length": ints(1, null="drawn from the training targets"),
     "condition.placement_temperature": number(0, null="1.0"),
+    "label.dropout": number(0, 1, high_open=True),
+    "guidance.scale": number(0),  # 0: the conditional model itself
     "eval.draws": COUNT,
     "eval.max_sequences": ints(1, null="all"),
     "eval.batch_size": COUNT,

@@ -104,7 +104,8 @@ def evaluate_likelihood(
 ) -> tuple[LikelihoodResult, Tensor, Tensor]:
     """Score held-out batches; returns ``(result, per-sequence nats, per-sequence tokens)``.
 
-    ``batches``: :class:`seqdiff.data.Batch` es, or ``(x0, valid[, fixed])`` tuples.
+    ``batches``: :class:`seqdiff.data.Batch` es, or ``(x0, valid[, fixed])`` tuples; a
+    batch's ``label`` is given to the model (the conditional NELBO, :math:`-\\log p(x \\mid y)`).
     ``estimator``: checked by :meth:`Process.eval_estimator`; for the masked process,
     ``None`` is its exact bound (``count`` in continuous time, the T-step bound for
     ``num_steps > 0``); ``"count"`` with ``num_steps > 0`` is refused (a ValueError),
@@ -126,6 +127,9 @@ def evaluate_likelihood(
             bkw = dict(kw)
             if len(batch) > 2 and batch[2] is not None:
                 bkw["fixed"] = batch[2].to(device)
+            label = getattr(batch, "label", None)
+            if label is not None:  # labelled data: the conditional NELBO
+                bkw["label"] = label.to(device).long().reshape(batch[0].shape[0], -1)
             B = x0.shape[0]
             acc = torch.zeros(B, dtype=torch.float64, device=device)
             for k in range(1 if exact else draws):

@@ -9,7 +9,10 @@ by probing the object.
 Shapes: ``x0 [B, L]`` token ids; ``valid [B, L]`` bool (False: padding or positions that
 are not targets, never attended to; ``None``: all real); ``fixed [B, L]`` bool (condition
 tokens: always visible, never corrupted, never scored, so the result is about
-:math:`-\log p(y \mid c)`). Every per-sequence figure is in nats.
+:math:`-\log p(y \mid c)`); ``label [B, F]`` long (label ids per sequence,
+:mod:`seqdiff.labels`; only a process with ``takes_labels``): passed to the backbone, given
+and never scored, so :meth:`Process.nelbo` is the *conditional* NELBO, a bound on
+:math:`-\log p(x \mid y)`. Every per-sequence figure is in nats.
 
 What a number is, declared (the house rule: a bound is called one only if it is one):
 
@@ -75,6 +78,8 @@ class Process(ABC):
         causal: the backbone must be causal (left-to-right); False: bidirectional.
         exact_likelihood: :meth:`nelbo` is the exact NLL.
         estimators: the estimator names :meth:`nelbo` accepts.
+        takes_labels: :meth:`loss`, :meth:`nelbo` and :meth:`denoiser` take ``label``
+            (a labelled run is refused on a process without it).
 
     Instance attributes:
         vocab: the vocabulary.
@@ -90,6 +95,7 @@ class Process(ABC):
     causal: ClassVar[bool] = False
     exact_likelihood: ClassVar[bool] = False
     estimators: ClassVar[tuple[str, ...]]
+    takes_labels: ClassVar[bool] = False
 
     vocab: VocabSpec
     time_conditioning: bool = False
@@ -140,7 +146,12 @@ class Process(ABC):
     @abstractmethod
     def denoiser(self, model: Backbone) -> DenoiserFn:
         """The sampler-facing callable ``(x_t, rate, valid, positions) -> log_probs [N, V]``:
-        :math:`\\log p_\\theta(x_0^i \\mid x_t)` at the ``N`` selected positions (row major)."""
+        :math:`\\log p_\\theta(x_0^i \\mid x_t)` at the ``N`` selected positions (row major).
+
+        A process with ``takes_labels`` also accepts ``denoiser(model, label=ids)``: ``[F]``
+        ids shared by every row it is called on (samplers call it on any subset of a batch's
+        rows, so one label per call; :meth:`seqdiff.Run.generate` groups rows by label), or
+        ``[b, F]`` ids of exactly the rows of each call (classifier-free guidance)."""
 
     # ------------------------------------------------------------------ what a number is
     def eval_estimator(self, requested: str | None = None) -> str:

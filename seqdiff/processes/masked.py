@@ -108,6 +108,7 @@ class MaskedDiffusion(Process):
     causal = False
     exact_likelihood = False
     estimators = ESTIMATORS
+    takes_labels = True
 
     def __init__(
         self,
@@ -194,33 +195,38 @@ class MaskedDiffusion(Process):
         rate: Tensor | None = None,
         valid: Tensor | None = None,
         positions: Tensor | None = None,
+        label: Tensor | None = None,
     ) -> Tensor:
-        """:math:`\\log p_\\theta(x_0|x_t)` under SUBS, float32.
+        """:math:`\\log p_\\theta(x_0|x_t[, y])` under SUBS, float32.
 
         Returns ``[B, L, V]``, or ``[N, V]`` for the ``positions`` selected by a bool
         ``[B, L]`` mask (only those rows of the output projection are computed).
+        ``label``: ``[B, F]`` ids (or ``[F]``, shared by every row), or None.
         """
         t_in = self.model_time(rate) if rate is not None else None
         if self.time_conditioning and t_in is None:
             raise ValueError("MaskedDiffusion: a time-conditioned model needs the masking rate")
-        logits = model(x_t, t_in, valid, output_mask=positions)
+        logits = model(x_t, t_in, valid, output_mask=positions, **_label_kw(label, x_t))
         return self.subs_log_probs(logits, x_t if positions is None else x_t[positions])
 
-    def denoiser(self, model: Backbone):
-        """The sampler-facing callable ``(x_t, rate, valid, positions) -> log_probs [N, V]``."""
+    def denoiser(self, model: Backbone, label: Tensor | None = None):
+        """The sampler-facing callable ``(x_t, rate, valid, positions) -> log_probs [N, V]``;
+        with ``label`` (``[F]``: every row's; ``[b, F]``: the rows of each call), conditional."""
 
         def fn(x_t: Tensor, rate: Tensor, valid: Tensor, positions: Tensor) -> Tensor:
-            return self.denoise(model, x_t, rate, valid, positions)
+            return self.denoise(model, x_t, rate, valid, positions, label=label)
 
         return fn
 
     # ---------------------------------------------------------------- the objective
     def masked_cross_entropy(
-        self, model: Backbone, x0: Tensor, x_t: Tensor, valid: Tensor, rate: Tensor | None
+        self, model: Backbone, x0: Tensor, x_t: Tensor, valid: Tensor, rate: Tensor | None,
+        label: Tensor | None = None,
     ) -> Tensor:
-        """Per-sequence :math:`\\sum_{i\\ \\mathrm{masked}} -\\log p_\\theta(x_0^i|x_t)` (nats)."""
+        """Per-sequence :math:`\\sum_{i\\ \\mathrm{masked}} -\\log p_\\theta(x_0^i|x_t[, y])` (nats)."""
         masked = (x_t == self.vocab.mask_id) & valid
-        logits = model(x_t, self.model_time(rate) if rate is not None else None, valid, output_mask=masked)
+        logits = model(x_t, self.model_time(rate) if rate is not None else None, valid, output_mask=masked,
+                       **_label_kw(label, x_t))
         ce = F.nll_loss(self.vocab.log_softmax_allowed(logits), x0[masked], reduction="none")
         rows = masked.nonzero(as_tuple=True)[0]
         return torch.zeros(x0.shape[0], dtype=ce.dtype, device=x0.device).index_add(0, rows, ce)
@@ -355,15 +361,17 @@ class MaskedDiffusion(Process):
         generator: torch.Generator | None = None,
         offset: int = 0,
         total: int | None = None,
+        label: Tensor | None = None,
     ) -> LossOutput:
         """The training objective of a batch (one draw per sequence, stratified over the
         global batch): the estimator :attr:`estimator`, or ENS corruption (``objective``).
 
         ``fixed`` marks condition tokens (a source sentence, flanks): always visible,
-        never masked, never scored, so the result bounds :math:`-\\log p(y \\mid c)`.
+        never masked, never scored, so the result bounds :math:`-\\log p(y \\mid c)`;
+        ``label [B, F]`` is given to the model (label dropout is the trainer's, before).
         """
         return self._estimate(model, x0, valid, fixed=fixed, generator=generator, offset=offset, total=total,
-                              estimator=None if self.corruption == "ens" else self.estimator)
+                              estimator=None if self.corruption == "ens" else self.estimator, label=label)
 
     def nelbo(
         self,
@@ -376,28 +384,32 @@ class MaskedDiffusion(Process):
         estimator: str | None = None,
         offset: int = 0,
         total: int | None = None,
+        label: Tensor | None = None,
     ) -> LossOutput:
         """Monte-Carlo estimate with ``estimator`` (default :attr:`estimator`), always under
-        uniform masking: what :meth:`estimand` says, whatever the training corruption."""
+        uniform masking: what :meth:`estimand` says, whatever the training corruption; with
+        ``label [B, F]``, of the conditional model (a bound on :math:`-\\log p(x \\mid y)`)."""
         estimator = estimator or self.estimator
         if estimator not in ESTIMATORS:
             raise ValueError(f"MaskedDiffusion: estimator must be one of {ESTIMATORS}, got {estimator!r}")
         return self._estimate(model, x0, valid, fixed=fixed, generator=generator, offset=offset, total=total,
-                              estimator=estimator)
+                              estimator=estimator, label=label)
 
     def _estimate(self, model: Backbone, x0: Tensor, valid: Tensor | None, *, fixed: Tensor | None,
                   generator: torch.Generator | None, offset: int, total: int | None,
-                  estimator: str | None) -> LossOutput:
+                  estimator: str | None, label: Tensor | None = None) -> LossOutput:
         """One draw per sequence: ``estimator`` under uniform masking, or (``None``) ENS."""
         self.check_backbone(model, time_conditioning=False)
         valid = _valid_or_all(x0, valid)
         self._check_targets(x0, valid)
         targets = valid if fixed is None else valid & ~fixed.bool()
         if estimator is None:
+            if label is not None:
+                raise ValueError("MaskedDiffusion: ENS corruption does not take labels yet (process.corruption=uniform)")
             x_t, rate, weight = self.draw_ens(model, x0, valid, targets, generator=generator, offset=offset, total=total)
         else:
             x_t, rate, weight = self.draw(x0, targets, generator=generator, estimator=estimator, offset=offset, total=total)
-        ce = self.masked_cross_entropy(model, x0, x_t, valid, rate)
+        ce = self.masked_cross_entropy(model, x0, x_t, valid, rate, label)
         nelbo = weight.to(ce.dtype) * ce
         num_tokens = targets.sum(1)
         loss = nelbo.sum() / num_tokens.sum().clamp(min=1)
@@ -454,6 +466,17 @@ class MaskedDiffusion(Process):
             **({"ens_temperature": self.ens_temperature, "ens_entropy": self.ens_entropy, "ens_groups": self.ens_groups,
                 "ens_weighting": self.ens_weighting} if self.corruption == "ens" else {}),
         }
+
+
+def _label_kw(label: Tensor | None, x_t: Tensor) -> dict:
+    """The backbone's ``label`` keyword: ``[B, F]`` ids (``[F]`` broadcast to every row), or
+    nothing at all (an unlabelled backbone is never handed the keyword)."""
+    if label is None:
+        return {}
+    label = label.to(x_t.device).long()
+    if label.dim() == 1:
+        label = label.unsqueeze(0).expand(x_t.shape[0], -1)
+    return {"label": label}
 
 
 def _valid_or_all(x: Tensor, valid: Tensor | None) -> Tensor:

@@ -48,11 +48,16 @@ class Condition:
 
     ``valid`` (optional) marks real positions; False positions are padding (excluded
     from attention, left as the pad id). Tensors may be ``[L]`` (shared by the batch).
+
+    ``label`` (optional): the label every sample is drawn under (a name, ``{field: name}``,
+    or ids ``[F]``; :mod:`seqdiff.labels`). Samplers never read it: :meth:`seqdiff.Run.generate`
+    builds the conditional (or guided, :mod:`seqdiff.samplers.guidance`) denoiser from it.
     """
 
     tokens: Tensor
     fixed: Tensor
     valid: Tensor | None = None
+    label: Any = None
 
     def __post_init__(self) -> None:
         self.tokens = torch.as_tensor(self.tokens, dtype=torch.long)
@@ -79,7 +84,7 @@ class Condition:
                 raise ValueError(f"Condition: batch {t.shape[0]} does not match {batch} samples")
             return t.to(device)
 
-        return Condition(grow(self.tokens), grow(self.fixed), grow(self.valid))
+        return Condition(grow(self.tokens), grow(self.fixed), grow(self.valid), self.label)
 
     @classmethod
     def unconditional(cls, length: int) -> "Condition":

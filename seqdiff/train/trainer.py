@@ -27,6 +27,7 @@ from torch import nn
 from seqdiff.data import DataSource
 from seqdiff.eval.likelihood import evaluate_likelihood
 from seqdiff.io.checkpoint import save_checkpoint
+from seqdiff.labels import drop_labels
 from seqdiff.train.config import TrainerConfig
 from seqdiff.train.distributed import all_reduce_sum, barrier
 from seqdiff.train.ema import EMA
@@ -62,6 +63,10 @@ class Trainer:
             ``seqdiff sample``/``eval`` and :func:`seqdiff.load` can rebuild the run).
         artifacts: saved inside every checkpoint (``save_artifacts(directory)``, e.g. a
             text domain's tokenizer files).
+        label_dropout: for a labelled source (``data.labels``), the probability that a
+            training row's labels are replaced by the no-label ids (classifier-free guidance
+            needs the unconditional model too); drawn per row of the global batch from the
+            stream ``(seed, step, 4)``, so resumed and multi-rank runs drop the same rows.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class Trainer:
         seed: int = 0,
         log: Callable[[str], None] = print,
         artifacts: Any = None,
+        label_dropout: float = 0.0,
     ) -> None:
         self.config, self.process, self.data, self.vocab = config, process, data, vocab
         self.run_dir, self.run_config, self.seed, self.log = Path(run_dir), run_config or {}, seed, log
@@ -90,6 +96,11 @@ class Trainer:
         self.signals = StopSignals()
         self.nan_policy = NanPolicy(config.on_nan, config.max_nan_skips, ckpt_root=self.ckpt_root, log=log)
         self.step = 0
+        if not 0.0 <= label_dropout < 1.0:
+            raise ValueError(f"Trainer: label_dropout must be in [0, 1), got {label_dropout}")
+        if label_dropout > 0 and data.labels is None:
+            raise ValueError("Trainer: label_dropout > 0 but the data has no labels")
+        self.label_dropout = float(label_dropout)
 
     @property
     def ckpt_root(self) -> Path:
@@ -134,7 +145,8 @@ class Trainer:
             states = checkpoint_states(optimizer_state, step=self.step, nan_skips=self.nan_policy.skips,
                                        ema=self.ema, config=self.config)
             path = save_checkpoint(self.ckpt_root, self.step, model=model, config=self.run_config, vocab=self.vocab,
-                                   ema=ema, states=states, meta={"process": self.process.describe()},
+                                   ema=ema, states=states, meta={"process": self.process.describe(),
+                                         **({"labels": self.data.labels.to_dict()} if self.data.labels else {})},
                                    keep_last=self.config.keep_last, artifacts=self.artifacts)
         barrier()
         return path
@@ -145,6 +157,15 @@ class Trainer:
         return self.placement.final_model(self.ema)
 
     # ------------------------------------------------------------------ loop
+    def _dropped(self, label, offset: int, total: int):
+        """The batch's labels after label dropout (rows of the global batch, own stream)."""
+        spec = self.data.labels
+        if spec is None:
+            raise ValueError("Trainer: a batch carries labels but the data source declares none (DataSource.labels)")
+        label = spec.check(label, where="Batch.label").to(self.device)
+        return drop_labels(label, spec.null(), self.label_dropout, generator=generator(self.seed, self.step, 4),
+                           offset=offset, total=total)
+
     def validate(self, max_sequences: int | None = None) -> float:
         """Held-out NELBO (bits/token) on the first windows of the validation split: the
         exact bound (``count`` in continuous time, the T-step bound for ``num_steps > 0``;
@@ -214,6 +235,7 @@ class Trainer:
         torch.manual_seed(derive_seed(self.seed, self.step, self.rank, 1))  # dropout
         micro = [self.data.train_batch(self.step * c.grad_accum + m, c.batch_size, rank=self.rank, world_size=world)
                  for m in range(c.grad_accum)]
+        labels = [getattr(b, "label", None) for b in micro]  # Batch.label [B, F] or None
         micro = [(b[0], b[1], b[2] if len(b) > 2 else None) for b in micro]  # (x0, valid[, fixed])
         local_tokens = sum(int((v & ~f).sum()) if f is not None else int(v.sum()) for _, v, f in micro)
         stats = torch.tensor([float(local_tokens), 0.0], dtype=torch.float64)
@@ -225,6 +247,8 @@ class Trainer:
             kw = {} if fixed is None else {"fixed": fixed.to(self.device, non_blocking=True)}
             gen = generator(self.seed, self.step, 2)
             offset = (m * world + self.rank) * c.batch_size
+            if labels[m] is not None:
+                kw["label"] = self._dropped(labels[m], offset, global_rows)
             with autocast(self.device, c.precision), self.placement.gradient_sync(world == 1 or m == c.grad_accum - 1):
                 out = self.process.loss(self.train_model, x0, valid, generator=gen, offset=offset, total=global_rows, **kw)
                 n_local = float(out.num_tokens.sum())

@@ -47,6 +47,10 @@ def heldout_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
     t0 = time.perf_counter()
     res, per_seq, _ = _score(run, cfg, eval_estimator(run.process, cfg.estimator), device)
     report["likelihood"] = res.to_dict()
+    if data.labels is not None:  # each row scored under its own label: -log p(x | y), the label given
+        report["likelihood"]["conditional_on"] = list(data.labels.field_names)
+        log(f"held-out likelihood conditional on the rows' labels ({', '.join(data.labels.field_names)}): "
+            "a bound on -log p(x | y), the label given, not scored")
     # MDLM's eps-truncated figure (eval.estimator=time) is reported with the bound beside it;
     # every ratio below uses the bound.
     bound, bound_seq = res, per_seq
