@@ -120,3 +120,10 @@ def test_an_unlabelled_report_is_unchanged(tmp_path):
     assert set(rep) == {"checkpoint", "split", "likelihood", "eval_seconds", "reference", "unit",
                         "nelbo_over_window_entropy", "nelbo_over_entropy_rate", "samples"}
     assert not any("label" in l for l in lines)
+
+
+def test_a_bad_eval_guidance_through_the_cli_is_one_line(run_dir, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["eval", f"checkpoint={run_dir}", "eval.guidance=-1"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "error: eval.guidance: expected null or a finite number >= 0, got -1"
