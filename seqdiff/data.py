@@ -103,6 +103,18 @@ class DataSource(ABC):
         (the report divides each row's NLL by them). Default: none."""
         return None
 
+    def label_prior(self) -> dict[str, Tensor] | None:
+        """How often each label occurs in the training rows, ``{field: probabilities [K_f]}``
+        (the prior of the report's Bayes classifier of labels, :mod:`seqdiff.eval.labels`);
+        None (default): unknown, and the report uses a uniform prior."""
+        return None
+
+    def score_labelled_samples(self, tokens: Tensor, label: Tensor) -> dict:
+        """Exact figures of rows ``[N, L]`` generated under label ids ``label [F]``, when the
+        source knows its labels' laws (a synthetic source: the accuracy of the exact
+        posterior's argmax, ``label_accuracy``). Default: none."""
+        return {}
+
     def sample_condition(self, n: int, seed: int = 0) -> "Condition | None":
         """What unconditional samples are conditioned on, if anything (padded data: a row
         length drawn from the data, its leading BOS). Default: nothing."""

@@ -426,6 +426,18 @@ class FastaData(DataSource):
     def num_tokens(self, split: str) -> int:
         return self._split(split).bases()
 
+    def label_prior(self) -> dict[str, Tensor] | None:
+        """Each label's share of the training windows (an interval weighs its window starts)."""
+        s = self.splits["train"]
+        if self.labels is None or s.label_ids is None or not s.num_starts:
+            return None
+        starts = np.diff(s.cum_starts, prepend=0).astype(np.float64)
+        out = {}
+        for f, (name, k) in enumerate(zip(self.labels.field_names, self.labels.sizes)):
+            w = np.bincount(s.label_ids[:, f], weights=starts, minlength=k)[:k]
+            out[name] = torch.from_numpy(w / w.sum())
+        return out
+
     def reference(self) -> dict:
         """What was trained and evaluated on (saved in eval.json next to the numbers)."""
         out: dict[str, Any] = {

@@ -179,6 +179,14 @@ class SpeciesData(DataSource):
             "samples_with_foreign_symbols": int((~ok).sum()),
         }
 
+    def label_prior(self) -> dict[str, Tensor]:
+        """The prior the training rows' species are drawn from (exact, not counted)."""
+        return {self.labels.field_names[0]: self.prior.clone()}
+
+    def score_labelled_samples(self, tokens: Tensor, label: Tensor) -> dict:
+        """:meth:`score_label` of the one field's label."""
+        return self.score_label(tokens, int(torch.as_tensor(label).flatten()[0]))
+
     def reference(self) -> dict:
         rates = [src.entropy_rate() / LN2 for src in self.sources]
         return {"entropy_rate_bits_by_label": dict(zip(self.species, rates)),

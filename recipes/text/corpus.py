@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,6 +42,7 @@ BUILTINS = ("pydoc_topics",)
 class Document:
     text: str
     where: str  # "file", "file:line" or "builtin:key", for error messages
+    label: str | None = None  # JSONL with a label field: the record's label
 
 
 @dataclass
@@ -61,6 +62,7 @@ class CorpusSpec:
     valid_path: str | None = None
     test_path: str | None = None
     max_documents: int | None = None  # cap for quick experiments (first N documents)
+    label_field: str | None = None  # JSONL: each record's label (set by TextData's data.label_field)
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any] | "CorpusSpec" | None) -> "CorpusSpec":
@@ -142,7 +144,17 @@ def _jsonl_documents(spec: CorpusSpec, f: Path, text: str) -> list[Document]:
         value = obj[spec.field]
         if not isinstance(value, str):
             raise DataError(f"{f}:{n}: field {spec.field!r} is {type(value).__name__}, expected a string")
-        docs.append(Document(value, f"{f}:{n}"))
+        label = None
+        if spec.label_field is not None:
+            if spec.label_field not in obj:
+                raise DataError(f"{f}:{n}: no label field {spec.label_field!r} (found {sorted(obj)}); every record "
+                                "needs one (data.label_field)")
+            label = obj[spec.label_field]
+            if not isinstance(label, (str, int)) or isinstance(label, bool):
+                raise DataError(f"{f}:{n}: label field {spec.label_field!r} is {type(label).__name__}, expected a "
+                                "string or an integer")
+            label = str(label)
+        docs.append(Document(value, f"{f}:{n}", label))
     return docs
 
 
@@ -176,6 +188,9 @@ def read_documents(spec: CorpusSpec, path: str | os.PathLike | None = None) -> l
         docs = []
         for f in _files(spec, root):
             text = _decode(f.read_bytes(), f, spec.encoding_errors)
+            if spec.label_field is not None and not _is_jsonl(spec, f):
+                raise DataError(f"{f}: data.label_field={spec.label_field} reads a JSONL field, but this file is not "
+                                "JSONL (.jsonl/.ndjson or data.corpus.format=jsonl)")
             docs.extend(_jsonl_documents(spec, f, text) if _is_jsonl(spec, f) else _text_documents(spec, f, text))
         where = str(root)
         if not any(d.text.strip() for d in docs):
@@ -237,6 +252,6 @@ def _contiguous(docs: list[Document], fr: list[float]) -> Splits:
         for name, lo, hi in pieces:
             a, b = max(lo, start) - start, min(hi, start + n) - start
             if b > a:
-                out.get(name).append(Document(d.text[a:b], d.where if (a, b) == (0, n) else f"{d.where}[{a}:{b}]"))
+                out.get(name).append(replace(d, text=d.text[a:b], where=d.where if (a, b) == (0, n) else f"{d.where}[{a}:{b}]"))
         pos += n
     return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Iterator
 
 import torch
@@ -29,6 +30,7 @@ from seqdiff_recipes.text.packing import Packed, pad_rows, wrap_stream
 from seqdiff_recipes.windows import WindowData
 from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
+from seqdiff.labels import LabelSpec
 from seqdiff.utils.seeding import generator
 
 MODES = ("wrap", "pad")
@@ -51,6 +53,11 @@ class TextData(DataSource):
             row) as fixed context: visible, never masked or scored (bd3lms'
             ``ignore_bos``). [EOS] after a document carries information (where the
             text ends) and is always scored.
+        label_field: JSONL only, with ``mode=pad``: each record's field ``label_field`` is its
+            label (``Batch.label``; every row of a document carries it). The names are the
+            distinct labels of the training documents, sorted; a record without the field, or
+            a held-out one whose label no training document has, is a one-line error naming
+            the file and line.
         seed: training-row placement.
     """
 
@@ -67,6 +74,7 @@ class TextData(DataSource):
         row_specials: bool = False,
         overflow: str = "split",
         score_specials: bool = True,
+        label_field: str | None = None,
         seed: int = 0,
     ) -> None:
         if mode not in MODES:
@@ -80,6 +88,11 @@ class TextData(DataSource):
             raise ConfigError(f"data.seq_len must be at least {1 + n_row}, got {seq_len}")
         self.domain = domain
         self.spec = CorpusSpec.from_config(corpus)
+        if label_field not in (None, ""):
+            if mode != "pad":
+                raise ConfigError(f"data.label_field={label_field}: labels need data.mode=pad (one document per row); "
+                                  "a wrapped row spans documents")
+            self.spec = replace(self.spec, label_field=str(label_field))
         self.seq_len, self.mode, self.seed = int(seq_len), mode, int(seed)
         self.bos, self.eos, self.row_specials, self.overflow = bool(bos), bool(eos), bool(row_specials), overflow
         self.score_specials = bool(score_specials)
@@ -105,6 +118,7 @@ class TextData(DataSource):
                 self.packed[s] = wrap_stream(enc, bos_id=bos_id, eos_id=eos_id)
             else:
                 self.packed[s] = pad_rows(enc, self.seq_len, pad_id=self.pad_id, bos_id=bos_id, eos_id=eos_id, overflow=overflow)
+        self.row_labels = self._label_rows(splits) if self.spec.label_field else None
         self.prepare_seconds = time.perf_counter() - t0
         if self._num_tokens("train") == 0:
             raise DataError(f"{self.spec.path or self.spec.builtin}: the training split has no tokens")
@@ -116,6 +130,33 @@ class TextData(DataSource):
             except ValueError as e:
                 raise DataError(f"{self.spec.path or self.spec.builtin}: {e}; lower data.seq_len") from None
         print(f"data: {self.describe_sizes()} ({self.prepare_seconds:.1f} s)", file=sys.stderr)
+
+    def _label_rows(self, splits) -> dict[str, Tensor]:
+        """The label vocabulary (:attr:`labels`, from the training documents) and each split's
+        row labels ``[rows, 1]``."""
+        names = sorted({d.label for d in splits.get("train")})
+        if not names:
+            raise DataError(f"{self.spec.path}: no training documents to take label names from")
+        self.labels = LabelSpec(((self.spec.label_field, tuple(names)),))
+        index = {n: i for i, n in enumerate(names)}
+        out = {}
+        for s in SPLITS:
+            docs = splits.get(s)
+            for d in docs:
+                if d.label not in index:
+                    raise DataError(f"{d.where}: label {d.label!r} of field {self.spec.label_field!r} is not among the "
+                                    f"training documents' labels ({', '.join(names)})")
+            ids = torch.tensor([index[d.label] for d in docs], dtype=torch.long)
+            out[s] = ids[self.packed[s].row_document].unsqueeze(1) if len(ids) else torch.zeros(0, 1, dtype=torch.long)
+        return out
+
+    def label_prior(self) -> dict[str, Tensor] | None:
+        """Each label's share of the training rows."""
+        if self.row_labels is None:
+            return None
+        y = self.row_labels["train"][:, 0]
+        counts = torch.bincount(y, minlength=self.labels.sizes[0]).double()
+        return {self.labels.field_names[0]: counts / counts.sum()}
 
     # ------------------------------------------------------------------ sizes
     def _num_tokens(self, split: str) -> int:
@@ -147,8 +188,8 @@ class TextData(DataSource):
             known[:, 0] = x[:, 0] == self.domain.bos_id  # continuation rows of split documents have none
         return known
 
-    def _rows(self, x: Tensor, valid: Tensor) -> Batch:
-        return Batch(x, valid, None if self.score_specials else self.known_specials(x))
+    def _rows(self, x: Tensor, valid: Tensor, label: Tensor | None = None) -> Batch:
+        return Batch(x, valid, None if self.score_specials else self.known_specials(x), label)
 
     def train_batch(self, step: int, batch_size: int, *, rank: int = 0, world_size: int = 1) -> Batch:
         if self.mode == "wrap":
@@ -158,7 +199,7 @@ class TextData(DataSource):
         p = self.packed["train"]
         gen = generator(self.seed, int(step))
         idx = torch.randint(len(p.ids), (batch_size * world_size,), generator=gen)[rank * batch_size : (rank + 1) * batch_size]
-        return self._rows(p.ids[idx], p.valid[idx])
+        return self._rows(p.ids[idx], p.valid[idx], None if self.row_labels is None else self.row_labels["train"][idx])
 
     def _eval_rows(self, split: str, max_sequences: int | None) -> tuple[Tensor, Tensor, Tensor]:
         """Held-out rows, their valid masks and characters per row."""
@@ -190,8 +231,9 @@ class TextData(DataSource):
 
     def eval_batches(self, split: str = "valid", batch_size: int = 64, max_sequences: int | None = None) -> Iterator[Batch]:
         x, valid, _ = self._eval_rows(split, max_sequences)
+        y = None if self.row_labels is None else self.row_labels[split][: len(x)]
         for i in range(0, len(x), batch_size):
-            yield self._rows(x[i : i + batch_size], valid[i : i + batch_size])
+            yield self._rows(x[i : i + batch_size], valid[i : i + batch_size], None if y is None else y[i : i + batch_size])
 
     def eval_units(self, split: str = "valid", max_sequences: int | None = None) -> tuple[str, Tensor]:
         """Characters of document text in each eval row (same order as eval_batches)."""

@@ -34,6 +34,7 @@ class Packed:
     eos_inserted: int = 0
     truncated_tokens: int = 0
     documents: int = 0
+    row_document: Tensor | None = None  # pad mode: the index (in the documents given) of each row's document
 
 
 def wrap_stream(docs: list[tuple[list[int], list[int]]], *, bos_id: int | None, eos_id: int | None) -> Packed:
@@ -69,8 +70,9 @@ def pad_rows(
 ) -> Packed:
     """One row per document (or per ``seq_len`` piece of it when ``overflow='split'``)."""
     rows: list[tuple[list[int], list[int]]] = []
+    row_doc: list[int] = []
     nb = ne = dropped = 0
-    for tok, cnt in docs:
+    for d, (tok, cnt) in enumerate(docs):
         if not tok:
             continue
         ids = ([bos_id] if bos_id is not None else []) + list(tok) + ([eos_id] if eos_id is not None else [])
@@ -80,6 +82,7 @@ def pad_rows(
             ne += eos_id is not None
             for s in range(0, len(ids), seq_len):
                 rows.append((ids[s : s + seq_len], ch[s : s + seq_len]))
+                row_doc.append(d)
         else:  # truncate, as MDLM's tokenizer(truncation=True) does: the tail is lost
             nb += bos_id is not None
             keep_ids, keep_ch = ids[:seq_len], ch[:seq_len]
@@ -88,6 +91,7 @@ def pad_rows(
                 ne += 1
             dropped += len(ids) - seq_len
             rows.append((keep_ids, keep_ch))
+            row_doc.append(d)
     x = torch.full((len(rows), seq_len), pad_id, dtype=torch.long)
     c = torch.zeros((len(rows), seq_len), dtype=torch.int32)
     valid = torch.zeros((len(rows), seq_len), dtype=torch.bool)
@@ -96,4 +100,4 @@ def pad_rows(
         c[r, : len(ch)] = torch.tensor(ch, dtype=torch.int32)
         valid[r, : len(ids)] = True
     return Packed(x, c, valid, bos_inserted=nb, eos_inserted=ne, truncated_tokens=dropped,
-                  documents=sum(1 for t, _ in docs if t))
+                  documents=sum(1 for t, _ in docs if t), row_document=torch.tensor(row_doc, dtype=torch.long))

@@ -34,6 +34,8 @@ class EvalConfig:
         judge_batch_size: rows per judge forward pass.
         diversity: with a judge, Vendi and MAUVE on its features.
         sampling_steps: with a judge, gen-PPL and entropy at each ``sampler.num_steps`` here.
+        guidance: labelled runs: the classifier-free guidance scale of the samples drawn under
+            each label for the label-adherence figures (``None``: the run's ``guidance.scale``, else 0).
         report: ``None`` or ``"plots"`` (loss curves and the steps sweep as PNG in the run directory).
         protocol, protocol_dataset: a published evaluation protocol. It replaces the run's data
             source, so the caller applies it before :func:`evaluate_run` (``seqdiff eval`` does:
@@ -53,6 +55,7 @@ class EvalConfig:
     judge_batch_size: int = 16
     diversity: bool = True
     sampling_steps: tuple[int, ...] = ()
+    guidance: float | None = None
     report: str | None = None
     protocol: str | None = None
     protocol_dataset: str = "auto"
@@ -70,6 +73,13 @@ class EvalConfig:
         put("judge_batch_size", _count("judge_batch_size", self.judge_batch_size, 1) if self.judge_batch_size else 16)
         put("diversity", bool(self.diversity) if self.diversity in (None, True, False) else _bad("diversity", self.diversity, "true or false"))
         put("sampling_steps", tuple(_count(f"sampling_steps[{i}]", k, 1) for i, k in enumerate(self.sampling_steps or ())))
+        if self.guidance not in (None, ""):
+            g = self.guidance
+            if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0 <= g < float("inf"):
+                _bad("guidance", g, "null or a finite number >= 0")
+            put("guidance", float(g))
+        else:
+            put("guidance", None)
         report = None if self.report in (None, "", "none") else self.report
         if report is not None and report not in REPORTS:
             raise ConfigError(f"eval.report must be null or plots, got {self.report!r}")

@@ -75,6 +75,10 @@ def heldout_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
         log(f"held-out ({cfg.split}) {bound.summary(unit)}")
     if "counting" in ref:  # e.g. text: which inserted BOS/EOS tokens the perplexity counts
         log(f"counted: {ref['counting']}")
+    if data.labels is not None and run.labels is not None:  # per label, and the same rows without one
+        from seqdiff.eval.report.labelled import labelled_heldout
+
+        labelled_heldout(run, cfg, bound.estimator, bound_seq, device, report, log)
     if cfg.baseline:
         report["baseline"] = baseline_ratio(run, cfg, bound_seq, device, log)
     if "entropy_rate_bits" in ref:

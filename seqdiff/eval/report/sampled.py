@@ -49,6 +49,12 @@ def samples_section(run: Run, cfg: EvalConfig, device, report: dict[str, Any], l
         log("  " + text)
     for row in out.tokens[:4]:
         log("  " + run.domain.decode(row))
+    if run.labels is not None:  # samples under each label, classified
+        from seqdiff.eval.report.heldout import eval_estimator
+        from seqdiff.eval.report.labelled import label_adherence
+
+        est = eval_estimator(run.process, None if cfg.estimator == "time" else cfg.estimator)
+        label_adherence(run, cfg, est, device, report, log)
     judge = _load_judge(cfg, device)
     if judge is not None:
         stats.update(_judge_samples(run, cfg, judge, out.tokens, log))

@@ -151,3 +151,12 @@ def test_two_label_fields_through_the_cli(genome, tmp_path, capsys):
         main(["sample", f"checkpoint={run}", "condition.label=liver"])
     assert capsys.readouterr().err.strip() == ("error: condition.label: this run has label fields ['tissue', 'arm']; "
                                                "give field:name,field:name (or a dict)")
+
+
+def test_the_label_prior_is_each_labels_share_of_training_windows(genome):
+    """The report's Bayes-classifier prior: train intervals per chromosome 6 (chr1), 6 (chr2), 4 (chr3),
+    each of 2000 - 64 + 1 window starts."""
+    fa, bed, _ = genome
+    d = FastaData(DNADomain(), fa, bed, seq_len=64, rc_augment=0.0, label_column=5)
+    assert d.label_prior()["label"].tolist() == pytest.approx([6 / 16, 4 / 16, 6 / 16], abs=1e-12)  # brain, heart, liver
+    assert FastaData(DNADomain(), fa, bed, seq_len=64, rc_augment=0.0).label_prior() is None
