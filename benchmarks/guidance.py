@@ -89,6 +89,8 @@ def main() -> None:
     ap.add_argument("--never-n", action="store_true", help="domain.never_generate=[N]: N gets no mass at all")
     ap.add_argument("--shared-chain", action="store_true", help="species differ only in their planted motifs")
     ap.add_argument("--motif-strength", type=float, default=0.9)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="also write rows.json and accuracy_vs_fidelity.png (label accuracy against 4-mer JS as w grows) here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     steps = args.steps or (600 if args.quick else 3000)
@@ -151,6 +153,39 @@ def main() -> None:
             print(f"| {sname} | {w:g} | {avg('acc'):.3f} | {avg('post'):.3f} | {avg('nll'):.3f} ({avg('H'):.3f}) | "
                   f"{avg('distinct6'):.3f} ({avg('floor_distinct6'):.3f}) | {avg('js4'):.4f} ({avg('floor_js4'):.4f}) | "
                   f"{sum(r['foreign'] for r in rs)}/{len(rs) * n} |")
+    if args.out is not None:
+        write_outputs(args.out, rows)
+
+
+def write_outputs(out: Path, rows: list[dict]) -> None:
+    """``rows.json`` and the plot: per sampler, label accuracy (exact posterior) against the 4-mer
+    JS divergence to the label's own law, one point per w (averaged over labels), w annotated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rows.json").write_text(json.dumps(rows, indent=1))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for sname in dict.fromkeys(r["sampler"] for r in rows):
+        pts = []
+        for w in SCALES:
+            rs = [r for r in rows if r["sampler"] == sname and r["w"] == w and not math.isnan(r["js4"])]
+            if rs:
+                pts.append((w, sum(r["js4"] for r in rs) / len(rs), sum(r["acc"] for r in rs) / len(rs)))
+        ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", label=sname)
+        for w, x, y in pts:
+            ax.annotate(f"w={w:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    floor = sum(r["floor_js4"] for r in rows) / len(rows)
+    ax.axvline(floor, color="grey", ls=":", label="exact samples' JS")
+    ax.set_xscale("log")
+    ax.set_xlabel("4-mer JS divergence to the label's chain (bits, log scale)")
+    ax.set_ylabel("label accuracy (exact posterior)")
+    ax.set_title("classifier-free guidance: adherence vs fidelity")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy_vs_fidelity.png", dpi=120)
 
 
 if __name__ == "__main__":
