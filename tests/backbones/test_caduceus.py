@@ -9,29 +9,14 @@ from seqdiff.backbones import BiMamba, CaduceusPH, CaduceusPS
 from seqdiff.backbones.caduceus import PRESETS, PUBLISHED_VOCAB, reverse_complement
 from seqdiff.processes import MaskedDiffusion
 from seqdiff.vocab import VocabSpec
+from support.ssm import randomize
 
 DNA = VocabSpec(size=7, mask_id=5, pad_id=6, complement=(3, 2, 1, 0, 4, 5, 6))  # A C G T N [MASK] [PAD]
 COMP = torch.tensor(DNA.complement)
 SMALL = dict(d_model=16, n_layers=3, d_state=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: a second intra-op thread only adds synchronisation (and under a loaded
-    machine, scheduler waits of milliseconds per op)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def randomize(model, seed=0, std=0.3):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "A_log" not in name and "dt_proj.bias" not in name:
-                p.add_(std * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return model.eval()
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny shapes, one intra-op thread
 
 
 def rc_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -34,12 +34,7 @@ TINY_HF = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, 
 B, L, REAL = 2, 12, 8
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny shapes, one intra-op thread
 
 
 def build(name: str):

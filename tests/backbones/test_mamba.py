@@ -13,20 +13,14 @@ from seqdiff.backbones import ARMamba, BiMamba, CaduceusPH, CaduceusPS
 from seqdiff.backbones.base import supports_incremental_decoding
 from seqdiff.backbones.bimamba import BiMambaMixer
 from seqdiff.vocab import VocabSpec
+from support.ssm import randomize
 
 # Our DNA vocabulary: A C G T N [MASK] [PAD].
 DNA = VocabSpec(size=7, mask_id=5, pad_id=6, complement=(3, 2, 1, 0, 4, 5, 6))
 SMALL = dict(d_model=16, n_layers=2, d_state=4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: a second intra-op thread only adds synchronisation (and under a loaded
-    machine, scheduler waits of milliseconds per op)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny shapes, one intra-op thread
 
 
 def build(kind: str, **kw):
@@ -38,17 +32,6 @@ def build(kind: str, **kw):
     if kind == "ph":
         return CaduceusPH(DNA.size, vocab=DNA, **kw)
     return ARMamba(DNA.size, **kw)
-
-
-def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.3) -> torch.nn.Module:
-    """Non-trivial weights (the init zeroes biases and shrinks out_proj), so tests can fail."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "A_log" in name or "dt_proj.bias" in name:
-                continue
-            p.add_(std * torch.randn(p.shape, generator=g))
-    return model.eval()
 
 
 KINDS = ["bimamba", "ps", "ph", "ar"]

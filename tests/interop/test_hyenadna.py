@@ -34,12 +34,7 @@ P = "hyena.backbone."
 HF_A = 7  # HyenaDNA ids: A C G T N = 7..11, [MASK] = 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny shapes, one intra-op thread
 
 
 def published_tensors(cfg: dict = CFG, *, tied_values: bool = True, seed: int = 0) -> dict[str, torch.Tensor]:

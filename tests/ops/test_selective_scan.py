@@ -17,14 +17,7 @@ from seqdiff.ops import selective_scan_fn, selective_scan_ref, selective_state_u
 RTOL, ATOL = 6e-4, 2e-3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny shapes: a second intra-op thread only adds synchronisation (and under a loaded
-    machine, scheduler waits of milliseconds per op)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: tiny shapes, one intra-op thread
 
 
 def make(b=2, d=4, n=8, L=64, groups=None, dtype=torch.float64, seed=0, grad=False):
