@@ -27,7 +27,7 @@ import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from seqdiff.errors import ConfigError, DataError
 from seqdiff.utils.seeding import derive_seed
@@ -128,8 +128,10 @@ def _is_jsonl(spec: CorpusSpec, f: Path) -> bool:
     return spec.format == "jsonl" or (spec.format == "auto" and f.suffix.lower() in (".jsonl", ".ndjson"))
 
 
-def _jsonl_documents(spec: CorpusSpec, f: Path, text: str) -> list[Document]:
-    docs = []
+def jsonl_text_records(f: Path, text: str, field: str, hint: str) -> Iterator[tuple[int, dict, str]]:
+    """``(line number, record, its string field)`` for each non-blank line of JSONL ``text``;
+    every malformed line is one :class:`DataError` naming ``f:line`` (``hint``: the key to set
+    when the field is missing)."""
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -138,12 +140,18 @@ def _jsonl_documents(spec: CorpusSpec, f: Path, text: str) -> list[Document]:
         except json.JSONDecodeError as e:
             raise DataError(f"{f}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(obj, dict):
-            raise DataError(f"{f}:{n}: a JSON {type(obj).__name__}, expected a JSON object with a {spec.field!r} field")
-        if spec.field not in obj:
-            raise DataError(f"{f}:{n}: no field {spec.field!r} (found {sorted(obj)}); set data.corpus.field")
-        value = obj[spec.field]
+            raise DataError(f"{f}:{n}: a JSON {type(obj).__name__}, expected a JSON object with a {field!r} field")
+        if field not in obj:
+            raise DataError(f"{f}:{n}: no field {field!r} (found {sorted(obj)}); set {hint}")
+        value = obj[field]
         if not isinstance(value, str):
-            raise DataError(f"{f}:{n}: field {spec.field!r} is {type(value).__name__}, expected a string")
+            raise DataError(f"{f}:{n}: field {field!r} is {type(value).__name__}, expected a string")
+        yield n, obj, value
+
+
+def _jsonl_documents(spec: CorpusSpec, f: Path, text: str) -> list[Document]:
+    docs = []
+    for n, obj, value in jsonl_text_records(f, text, spec.field, "data.corpus.field"):
         label = None
         if spec.label_field is not None:
             if spec.label_field not in obj:

@@ -23,7 +23,6 @@ papers, ``test`` for LM1B and AG News, the LAMBADA test file (``docs/public_mode
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -31,6 +30,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from seqdiff_recipes.text.corpus import jsonl_text_records
 from seqdiff_recipes.text.detokenize import DETOKENIZERS
 from seqdiff.data import Batch, DataSource
 from seqdiff.errors import ConfigError, DataError
@@ -67,18 +67,7 @@ def read_rows(path: Path, dataset: str, field: str | None, fmt: str, errors: str
     jsonl = fmt == "jsonl" or (fmt == "auto" and path.suffix.lower() in (".jsonl", ".ndjson", ".json"))
     if jsonl:
         key = field or JSON_FIELD.get(dataset, "text")
-        rows = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get(key), str):
-                raise DataError(f"{path}:{n}: expected a JSON object with a string field {key!r}")
-            rows.append(obj[key])
-        return rows
+        return [value for _, _, value in jsonl_text_records(path, text, key, "data.corpus.field")]
     if dataset == "wikitext":  # HF's wikitext builder: every line, newline kept, blank -> ""
         return [line if line.strip() else "" for line in text.splitlines(keepends=True)]
     return [line.strip() for line in text.splitlines() if line.strip()]
