@@ -340,33 +340,7 @@ class EAGSSampler(OrderedSampler):
     ``num_steps`` steps reveals the highest-entropy masked positions (``order="entropy_high"``),
     optionally followed by revisiting sweeps (``refine_sweeps``, ``refine_mode``); the
     module docstring has the reveal law and the exact ``mh`` kernel. The options are
-    :class:`OrderedSampler`'s, with the paper's defaults: 5 steps, highest entropy first.
+    :class:`OrderedSampler`'s, whose defaults are the paper's: 5 steps, highest entropy first.
     (``order`` is kept as an option so a config can ablate the order of the same sampler;
     the ablations proper are :class:`OrderedSampler`'s configs.)
     """
-
-    def __init__(
-        self,
-        vocab: VocabSpec,
-        schedule: Schedule | None = None,
-        num_steps: int = 5,
-        *,
-        order: str = "entropy_high",
-        entropy_kind: str = "shannon",
-        renyi_alpha: float = 2.0,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        refine_sweeps: int = 0,
-        refine_mode: str = "mh",
-        refine_score: str | None = None,
-        refine_temperature: float = 1.0,
-        refine_groups: int | None = None,
-        refine_fraction: float = 0.1,
-        track_energy: str | None = None,
-    ) -> None:
-        super().__init__(
-            vocab, schedule, num_steps, order=order, entropy_kind=entropy_kind, renyi_alpha=renyi_alpha,
-            temperature=temperature, top_p=top_p, refine_sweeps=refine_sweeps, refine_mode=refine_mode,
-            refine_score=refine_score, refine_temperature=refine_temperature, refine_groups=refine_groups,
-            refine_fraction=refine_fraction, track_energy=track_energy,
-        )
