@@ -115,21 +115,24 @@ class ModelFeatures:
         return torch.cat(out) if out else torch.zeros(0, 1)
 
 
-def frechet_report(judge: Any, sample_tokens: Tensor, real_tokens_a: Tensor, real_tokens_b: Tensor, domain: Any) -> dict:
+def frechet_report(judge: Any, sample_tokens: Tensor, real_tokens_a: Tensor, real_tokens_b: Tensor, domain: Any,
+                   *, sample_features: Tensor | None = None) -> dict:
     """Fréchet distance of samples to real windows ``b``, and its real-vs-real floor ``a`` vs ``b``.
 
     ``a`` and ``b`` must be disjoint sets of held-out windows. All three sets are cut to
     the same size ``n`` (the smallest of the three after dropping rows the judge cannot
     encode), since the estimate's bias depends on ``n``. Returns
     ``frechet_distance``, ``frechet_floor`` (both squared distances in feature units),
-    their ratio, ``frechet_n`` and ``frechet_feature_dim``.
+    their ratio, ``frechet_n`` and ``frechet_feature_dim``. ``sample_features``: the samples'
+    features when the caller already has them (the judge is not run on the samples again).
     """
 
     def feats(tokens: Tensor) -> Tensor:
         lists, _ = judge.tokenize(tokens, domain)
         return judge.features([t for t in lists if t])
 
-    fs, fa, fb = feats(sample_tokens), feats(real_tokens_a), feats(real_tokens_b)
+    fs = feats(sample_tokens) if sample_features is None else sample_features
+    fa, fb = feats(real_tokens_a), feats(real_tokens_b)
     n = min(len(fs), len(fa), len(fb))
     if n < 2:
         raise ValueError(f"frechet_report: need at least 2 encodable rows in each set, got {len(fs)}, {len(fa)}, {len(fb)}")

@@ -76,16 +76,18 @@ def _judge_samples(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: 
     res, judged = generative_perplexity(judge, tokens, run.domain)
     out: dict[str, Any] = {"judge": res.to_dict()}
     log(f"samples: {res.summary()}")
-    out.update(_frechet(run, cfg, judge, tokens, log))
+    keep = [t for t in judged if t]
+    f_gen = judge.features(keep) if keep else None  # once: Fréchet, Vendi and MAUVE all read them
+    out.update(_frechet(run, cfg, judge, tokens, f_gen, log))
     if not cfg.diversity:
         return out
     from seqdiff.eval.diversity import mauve_score, vendi_score
 
-    keep = [t for t in judged if t]
     real = next(iter(run.data.eval_batches(cfg.split, len(tokens), len(tokens))))[0]
     real_lists = [t for t in judge.tokenize(real, run.domain)[0] if t]
     try:
-        f_gen, f_real = judge.features(keep), judge.features(real_lists)
+        f_gen = f_gen if f_gen is not None else judge.features(keep)
+        f_real = judge.features(real_lists)
         out["vendi"] = vendi_score(f_gen)
         out["data_vendi"] = vendi_score(f_real)
         out["mauve"] = mauve_score(f_real, f_gen)
@@ -97,7 +99,7 @@ def _judge_samples(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: 
     return out
 
 
-def _frechet(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: Log) -> dict[str, Any]:
+def _frechet(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, f_gen: torch.Tensor | None, log: Log) -> dict[str, Any]:
     """Fréchet distance of the samples to held-out windows on the judge's features, beside its
     floor: the same distance between two disjoint halves of held-out windows of the samples'
     number (what finite samples of the data itself give)."""
@@ -107,7 +109,7 @@ def _frechet(run: Run, cfg: EvalConfig, judge, tokens: torch.Tensor, log: Log) -
     real = torch.cat([b.x0 for b in run.data.eval_batches(cfg.split, 2 * n, 2 * n)])
     a, b = real[0::2][:n], real[1::2][:n]
     try:
-        rep = frechet_report(judge, tokens, a, b, run.domain)
+        rep = frechet_report(judge, tokens, a, b, run.domain, sample_features=f_gen)
     except ValueError as e:  # too few rows the judge can encode: say so, keep the rest
         log(f"note: no Fréchet distance ({e})")
         return {}
